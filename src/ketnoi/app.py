@@ -1,0 +1,105 @@
+"""FastAPI factory: mounts every domain's API router and console pages, the hub and static files."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from ketnoi import __version__
+from ketnoi.db.session import Database, init_database
+from ketnoi.events import bus
+from ketnoi.hub.broker import Hub
+from ketnoi.settings import Settings, get_settings
+from ketnoi.web import problems
+from ketnoi.web.guards import InputGuard
+
+log = logging.getLogger("ketnoi")
+STATIC = Path(__file__).resolve().parent / "web" / "static"
+
+
+async def _outbox_worker(db: Database, interval: float = 2.0) -> None:
+    """Embedded job runner for the outbox: delivers due messages every few seconds."""
+    from ketnoi.outbox.service import deliver_due
+
+    def run_once() -> int:
+        with db.session() as s:
+            return deliver_due(s)
+
+    while True:
+        try:
+            await run_in_threadpool(run_once)
+        except Exception:
+            log.exception("outbox worker round failed")
+        await asyncio.sleep(interval)
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None, *,
+               background: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    settings.effective_secret_key()
+    db = database or init_database(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        hub = Hub(bus, settings.redis_url)
+        await hub.start()
+        app.state.hub = hub
+        worker = asyncio.create_task(_outbox_worker(db)) if background else None
+        try:
+            yield
+        finally:
+            if worker:
+                worker.cancel()
+                with contextlib.suppress(BaseException):
+                    await worker
+            await hub.stop()
+
+    app = FastAPI(
+        title="ketnoi API",
+        version=__version__,
+        description="API của nền tảng kết nối Chính quyền – Công dân (tổng đài 1022).",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = db
+    app.add_middleware(InputGuard)
+    problems.install(app)
+
+    from ketnoi.audit.api import router as audit_api
+    from ketnoi.hub.api import router as hub_api
+    from ketnoi.identity.api import router as identity_api
+    from ketnoi.outbox.api import router as outbox_api
+
+    for r in (identity_api, audit_api, outbox_api, hub_api):
+        app.include_router(r)
+
+    from ketnoi.audit.web import router as audit_web
+    from ketnoi.identity.web import router as identity_web
+    from ketnoi.identity.web_admin import router as identity_admin_web
+    from ketnoi.outbox.web import router as outbox_web
+
+    for r in (identity_web, identity_admin_web, audit_web, outbox_web):
+        app.include_router(r, include_in_schema=False)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz():
+        from sqlalchemy import text
+
+        with db.session() as s:
+            s.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}
+
+    healthz.ketnoi_public = True  # type: ignore[attr-defined]
+    return app

@@ -1,0 +1,103 @@
+"""Command line: `ketnoi serve | demo | db upgrade | admin create` (and more as domains arrive)."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from ketnoi.settings import get_settings
+
+app = typer.Typer(help="ketnoi — nền tảng kết nối Chính quyền – Công dân (tổng đài 1022).", no_args_is_help=True,
+                  add_completion=False)
+db_app = typer.Typer(help="Cơ sở dữ liệu: migration.", no_args_is_help=True)
+admin_app = typer.Typer(help="Tài khoản quản trị.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
+
+
+def _database():
+    from ketnoi.db.session import init_database
+
+    return init_database(get_settings())
+
+
+def _prepare():
+    from ketnoi.bootstrap import prepare
+
+    settings = get_settings()
+    db = _database()
+    prepare(settings, db)
+    return settings, db
+
+
+@app.command()
+def serve(host: str = typer.Option(None, help="Địa chỉ lắng nghe (mặc định KETNOI_HOST)"),
+          port: int = typer.Option(None, help="Cổng (mặc định KETNOI_PORT)"),
+          demo: bool = typer.Option(False, "--demo", help="Nạp dữ liệu mẫu trước khi chạy")):
+    """Migrate, create the first administrator if needed, and serve the console and API."""
+    import uvicorn
+
+    from ketnoi.app import create_app
+    from ketnoi.bootstrap import ensure_first_admin
+
+    settings, db = _prepare()
+    created = ensure_first_admin(settings, db)
+    if demo:
+        from ketnoi.demo import load_demo
+
+        typer.echo(load_demo(db))
+    host = host or settings.host
+    port = port or settings.port
+    typer.echo("")
+    typer.echo(f"ketnoi đang chạy tại http://{host}:{port}  (API: http://{host}:{port}/api/docs)")
+    if created:
+        typer.echo(f"Quản trị hệ thống đầu tiên: tên đăng nhập '{created[0]}', mật khẩu '{created[1]}'")
+        typer.echo("(Mật khẩu chỉ hiển thị lần này; đổi nó sau khi đăng nhập.)")
+    else:
+        typer.echo(f"Đăng nhập bằng tài khoản quản trị đã tạo trước đó (mặc định '{settings.admin_username}').")
+    typer.echo("")
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_app(settings, db), host=host, port=port, log_level=settings.log_level,
+                proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips)
+
+
+@app.command()
+def demo():
+    """Load the demo organization (departments, users of every role, sample data)."""
+    from ketnoi.demo import load_demo
+
+    _, db = _prepare()
+    typer.echo(load_demo(db))
+
+
+@db_app.command("upgrade")
+def db_upgrade():
+    """Apply every pending migration (SQLite or PostgreSQL per KETNOI_DATABASE_URL)."""
+    settings, _ = _prepare()
+    from ketnoi.db.migrate import current
+
+    typer.echo(f"Cơ sở dữ liệu đã ở phiên bản {current(settings.effective_database_url)}.")
+
+
+@admin_app.command("create")
+def admin_create(username: str = typer.Argument(..., help="Tên đăng nhập"),
+                 password: str = typer.Option(..., prompt="Mật khẩu", hide_input=True, confirmation_prompt=True,
+                                              help="Mật khẩu (hỏi khi không truyền)"),
+                 full_name: str = typer.Option("Quản trị hệ thống", help="Họ và tên")):
+    """Create a system administrator (no organization, no department — PERM-09)."""
+    from ketnoi.core.errors import DomainError
+    from ketnoi.identity.users import create_first_admin
+
+    _, db = _prepare()
+    try:
+        with db.session() as s:
+            create_first_admin(s, username, password, full_name)
+    except DomainError as e:
+        typer.echo(f"Lỗi: {e.detail}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"Đã tạo quản trị hệ thống '{username.lower()}'.")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Pieces every domain shares: domain errors, list paging, phone numbers."""

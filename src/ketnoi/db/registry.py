@@ -1,0 +1,5 @@
+"""Imports every domain's models so that Base.metadata is complete (for Alembic and tests)."""
+
+from ketnoi.audit import models as _audit  # noqa: F401
+from ketnoi.identity import models as _identity  # noqa: F401
+from ketnoi.outbox import models as _outbox  # noqa: F401

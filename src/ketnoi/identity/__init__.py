@@ -1,0 +1,1 @@
+"""Identity: organizations, departments, users, login sessions, roles and permission groups (PERM-*)."""

@@ -1,0 +1,1 @@
+"""Durable outbox of messages leaving the platform (SMS, email); the SMS module sends them."""

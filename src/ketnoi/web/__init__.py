@@ -1,0 +1,1 @@
+"""Shared web layer: dependencies, problem responses, console layout and static assets."""
