@@ -1,0 +1,60 @@
+# ketnoi — two commands for a fresh Debian/Ubuntu machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DEMO   ?=
+# Debian packages the test suite drives as real peers
+TEST_DEBS := postgresql redis-server chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && echo sudo)
+
+.PHONY: install install-test system-test-deps run demo test test-sqlite test-postgresql test-browser lint bench clean
+
+install: $(VENV)/.installed  ## virtualenv + locked runtime dependencies
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "ketnoi needs Python 3.11")'
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV) || { $(SUDO) apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+install-test: $(VENV)/.installed-test
+
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.lock
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-test.lock
+	@touch $@
+
+system-test-deps:  ## Debian packages used by the tests (real PostgreSQL, Redis, Chromium)
+	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+run: install  ## migrate, create the first admin, serve on http://127.0.0.1:8000 (DEMO=1 loads demo data)
+	$(BIN)/ketnoi serve $(if $(DEMO),--demo,)
+
+demo: install
+	$(BIN)/ketnoi demo
+
+test: install-test system-test-deps  ## the whole suite on SQLite, then on PostgreSQL, plus browser tests
+	$(BIN)/python -m pytest
+	KETNOI_TEST_DATABASE=postgresql $(BIN)/python -m pytest -m "not browser"
+
+test-sqlite: install-test
+	$(BIN)/python -m pytest
+
+test-postgresql: install-test system-test-deps
+	KETNOI_TEST_DATABASE=postgresql $(BIN)/python -m pytest -m "not browser"
+
+test-browser: install-test system-test-deps
+	$(BIN)/python -m pytest -m browser
+
+lint: install-test
+	$(BIN)/ruff check src tests
+
+bench: install-test
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info
