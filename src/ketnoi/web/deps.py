@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ketnoi.core.errors import Forbidden, NotAuthenticated
 from ketnoi.identity.auth import Authenticated, SessionEnded, authenticate
 from ketnoi.identity.principal import Principal
-from ketnoi.web.problems import LoginRequired
+from ketnoi.web.problems import LoginRequired, MustChangePassword
 
 SESSION_COOKIE = "ketnoi_session"
 PRE_CSRF_COOKIE = "ketnoi_csrf"
@@ -126,10 +126,6 @@ def console(permission: str | None):
 
     guarded.ketnoi_permission = permission  # type: ignore[attr-defined]
     return Depends(guarded)
-
-
-class MustChangePassword(Exception):
-    pass
 
 
 def pre_session_csrf(request: Request) -> str:

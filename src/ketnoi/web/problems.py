@@ -109,6 +109,10 @@ class LoginRequired(Exception):
         self.ended_session = ended_session
 
 
+class MustChangePassword(Exception):
+    """Raised by console dependencies while a password change is pending."""
+
+
 def install(app: FastAPI) -> None:
     from ketnoi.web.pages import render_error  # late: pages import templates
 
@@ -127,6 +131,10 @@ def install(app: FastAPI) -> None:
         if exc.ended_session:
             resp.delete_cookie("ketnoi_session", path="/")
         return resp
+
+    @app.exception_handler(MustChangePassword)
+    async def _must_change(request: Request, exc: MustChangePassword):
+        return RedirectResponse("/account/password", status_code=303)
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError):
