@@ -34,7 +34,7 @@
       stopped = true;
       const msg = (ev.data && ev.data.message) || "Phiên làm việc đã kết thúc.";
       body.dataset.sessionReplaced = "1";
-      
+      ketnoiToast(msg, 10000);
       setTimeout(() => { window.location.href = "/login?ended=" + encodeURIComponent(body.dataset.sessionId) + "&next=" + encodeURIComponent(location.pathname); }, 1500);
     },
     "session.ended": () => { stopped = true; window.location.href = "/login?ended=" + encodeURIComponent(body.dataset.sessionId); },
