@@ -15,7 +15,14 @@ from ketnoi.settings import Settings
 log = logging.getLogger(__name__)
 
 
+def _unicode_lower(value):
+    return value.lower() if isinstance(value, str) else value
+
+
 def _sqlite_pragmas(dbapi_conn, _record):
+    # SQLite's built-in lower() folds ASCII only ('Đặng' stays 'Đặng'), so searches that compare
+    # lower(column) with a str.lower() pattern missed Vietnamese capitals; fold the same way here.
+    dbapi_conn.create_function("lower", 1, _unicode_lower, deterministic=True)
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")

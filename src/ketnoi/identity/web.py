@@ -51,7 +51,7 @@ def login_page(request: Request, db: DbDep, next: str = "/", ended: str = ""):
     if ended:
         sess = db.get(AuthSession, ended[:32])
         if sess is not None and sess.ended_at is not None:
-            notice = ""
+            notice = auth.ended_session_message(db, sess)
     return _auth_page(request, "login.html", next=_safe_next(next), notice=notice, username="")
 
 
