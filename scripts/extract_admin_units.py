@@ -58,8 +58,9 @@ def main(db_path: str) -> None:
             seen.add(dcode)
             rows.append(dict(code=dcode, name=d, division_type=dtype, level=2, parent_code=pcode, latitude=dlat,
                              longitude=dlon))
-        rows.append(dict(code=wcode, name=w, division_type=wtype, level=3, parent_code=dcode, latitude=wlat,
-                         longitude=wlon))
+        if wcode:  # island districts (e.g. Hoàng Sa, Bạch Long Vĩ) have no wards
+            rows.append(dict(code=wcode, name=w, division_type=wtype, level=3, parent_code=dcode, latitude=wlat,
+                             longitude=wlon))
     write("admin_units_legacy.csv.gz", rows)
 
 
