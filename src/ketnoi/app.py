@@ -23,6 +23,12 @@ from ketnoi.web.guards import InputGuard
 log = logging.getLogger("ketnoi")
 STATIC = Path(__file__).resolve().parent / "web" / "static"
 
+# Every domain's JSON routers and console pages, mounted in this order.
+API_MODULES = ["ketnoi.identity.api", "ketnoi.audit.api", "ketnoi.outbox.api", "ketnoi.hub.api",
+               "ketnoi.catalog.api", "ketnoi.reports.api"]
+PAGE_MODULES = ["ketnoi.identity.web", "ketnoi.identity.web_admin", "ketnoi.audit.web", "ketnoi.outbox.web",
+                "ketnoi.catalog.web", "ketnoi.reports.web"]
+
 
 async def _outbox_worker(db: Database, interval: float = 2.0) -> None:
     """Embedded job runner for the outbox: delivers due messages every few seconds."""
@@ -75,21 +81,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(InputGuard)
     problems.install(app)
 
-    from ketnoi.audit.api import router as audit_api
-    from ketnoi.hub.api import router as hub_api
-    from ketnoi.identity.api import router as identity_api
-    from ketnoi.outbox.api import router as outbox_api
+    import importlib
 
-    for r in (identity_api, audit_api, outbox_api, hub_api):
-        app.include_router(r)
-
-    from ketnoi.audit.web import router as audit_web
-    from ketnoi.identity.web import router as identity_web
-    from ketnoi.identity.web_admin import router as identity_admin_web
-    from ketnoi.outbox.web import router as outbox_web
-
-    for r in (identity_web, identity_admin_web, audit_web, outbox_web):
-        app.include_router(r, include_in_schema=False)
+    for name in API_MODULES:
+        app.include_router(importlib.import_module(name).router)
+    for name in PAGE_MODULES:
+        app.include_router(importlib.import_module(name).router, include_in_schema=False)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -25,12 +25,14 @@ DEFAULT_GROUPS: dict[str, tuple[str, str, list[str]]] = {
                          ["home", "scope.all_units", "admin", "identity.*", "audit.*", "outbox.*", "catalog.*",
                           "reports.*", "knowledge.*", "sms.*", "telephony.*", "callcenter.*", "videocall.*"]),
     "DIEU_PHOI_VIEN": ("Điều phối viên", "Tiếp nhận, tạo và điều phối phản ánh; trực tổng đài.",
-                       ["home", "scope.all_units", "reports.*", "knowledge.read", "knowledge.search", "sms.*",
-                        "callcenter.agent*", "telephony.calls.*"]),
+                       ["home", "scope.all_units", "reports", "reports.read", "reports.create", "reports.coordinate",
+                        "reports.delete", "reports.export", "reports.dashboard", "catalog", "catalog.*.read",
+                        "knowledge.read", "knowledge.search", "sms.*", "callcenter.agent*", "telephony.calls.*"]),
     "LANH_DAO": ("Lãnh đạo đơn vị", "Phân công, phê duyệt kết quả xử lý của đơn vị.",
-                 ["home", "reports.read", "reports.assign", "reports.approve", "knowledge.search"]),
+                 ["home", "reports", "reports.read", "reports.assign", "reports.approve", "reports.export",
+                  "reports.dashboard", "knowledge.search"]),
     "CHUYEN_VIEN": ("Chuyên viên", "Xử lý phản ánh được giao.",
-                    ["home", "reports.read", "reports.process", "knowledge.search"]),
+                    ["home", "reports", "reports.read", "reports.process", "knowledge.search"]),
     "NGUOI_DUNG": ("Người dùng cơ bản", "Trang chủ và thông tin cá nhân.", ["home"]),
 }
 SYSTEM_ONLY = {"identity.organizations.write", "identity.roles.write", "identity.groups.write"}

@@ -3,3 +3,5 @@
 from ketnoi.audit import models as _audit  # noqa: F401
 from ketnoi.identity import models as _identity  # noqa: F401
 from ketnoi.outbox import models as _outbox  # noqa: F401
+from ketnoi.catalog import models as _catalog  # noqa: F401,E402
+from ketnoi.reports import models as _reports  # noqa: F401,E402

@@ -48,3 +48,14 @@ register(
     RoleSpec("audit.read", "Xem nhật ký thay đổi", "admin", menu_url="/admin/audit", order=102),
     RoleSpec("outbox.read", "Xem hộp thư đi (SMS, email)", "admin", menu_url="/admin/outbox", order=103),
 )
+
+
+def load_all() -> None:
+    """Import every domain's permissions module so the catalogue is complete."""
+    import importlib
+
+    for mod in ("ketnoi.catalog.permissions", "ketnoi.reports.permissions"):
+        importlib.import_module(mod)
+
+
+load_all()

@@ -8,6 +8,8 @@ Create Date: 2026-11-22
 from alembic import op
 import sqlalchemy as sa
 
+from ketnoi.db.ddl import protect_append_only
+
 
 revision = '0001'
 down_revision = None
@@ -239,19 +241,6 @@ def upgrade() -> None:
         op.create_foreign_key("fk_organizations_manager_id_users", "organizations", "users", ["manager_id"], ["id"],
                               ondelete="SET NULL")
     protect_append_only("audit_log")
-
-
-def protect_append_only(table: str) -> None:
-    """The audit log is append-only: the database itself refuses UPDATE and DELETE."""
-    if op.get_bind().dialect.name == "sqlite":
-        for verb in ("UPDATE", "DELETE"):
-            op.execute(f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
-                       f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
-    else:
-        op.execute(f"CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
-                   f"BEGIN RAISE EXCEPTION '{table} is append-only'; END $$")
-        op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                   f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()")
 
 
 def downgrade() -> None:

@@ -1,0 +1,5 @@
+"""catalog web routes."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

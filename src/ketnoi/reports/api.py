@@ -1,0 +1,5 @@
+"""reports api routes."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

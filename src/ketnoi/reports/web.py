@@ -1,0 +1,5 @@
+"""reports web routes."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
