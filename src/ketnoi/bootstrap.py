@@ -58,6 +58,9 @@ def prepare(settings: Settings, db: Database) -> None:
         sync_system_roles(s)
         s.flush()
         ensure_default_groups(s)
+        from ketnoi.reports.rules import ensure_default_holidays
+
+        ensure_default_holidays(s)
 
 
 def ensure_first_admin(settings: Settings, db: Database) -> tuple[str, str] | None:

@@ -56,6 +56,14 @@ class Settings(BaseSettings):
     admin_username: str = "admin"
     admin_password: str = ""
 
+    # Reports: deadlines (PERM-11) when no SLA rule matches, and the working calendar
+    report_default_sla_hours: int = 72
+    report_near_due_hours: int = 4
+    working_hours: str = "07:30-11:30,13:30-17:00"
+    working_days: str = "1,2,3,4,5"  # ISO weekdays, Monday = 1
+    # Attachments of reports
+    attachment_max_mb: int = 20
+
     # Log level of the server
     log_level: str = "info"
 

@@ -69,6 +69,8 @@ class Report(IdMixin, TimestampMixin, Base):
         Index("ix_reports_org_status_received", "organization_id", "status", "received_at"),
         Index("ix_reports_org_unit_path", "organization_id", "unit_path"),
     )
+    # optimistic locking: a concurrent change of the same report fails with StaleDataError → 409
+    __mapper_args__ = {"version_id_col": version}
 
 
 class ReportHistory(IdMixin, Base):

@@ -1,0 +1,128 @@
+"""Who hears about a report change: hub events for consoles (toasts), SMS through the outbox for
+officials who asked for them (PERM-10), and the citizen at milestones (received, result)."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketnoi.core.errors import ValidationFailed
+from ketnoi.core.phone import normalize_phone
+from ketnoi.events import Event, queue_event
+from ketnoi.identity.models import Department, User
+from ketnoi.identity.rbac import permissions_of
+from ketnoi.outbox.service import enqueue_message
+from ketnoi.reports.models import NotificationSetting, Report
+from ketnoi.reports.workflow import ACTION_LABELS, STATUS_LABELS, Action, Status
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TEMPLATE = "ketnoi 1022: Phản ánh {code} \"{title}\" đang chờ bạn {task}. Hạn xử lý: {due}."
+TEMPLATE_FIELDS = {"code", "title", "task", "due", "unit"}
+TASKS = {"assignment": "phân công", "processing": "xử lý", "approval": "phê duyệt"}
+
+
+def check_template(template: str) -> None:
+    import string
+
+    try:
+        names = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError:
+        raise ValidationFailed.field("template", "Mẫu tin nhắn sai cú pháp (dấu ngoặc nhọn chưa đóng).")
+    unknown = names - TEMPLATE_FIELDS
+    if unknown:
+        raise ValidationFailed.field("template", "Biến không hỗ trợ: " + ", ".join(sorted(unknown))
+                                     + ". Dùng: {code}, {title}, {task}, {due}, {unit}.")
+
+
+def _due_text(r: Report) -> str:
+    from ketnoi.web.pages import _local
+
+    return _local(r.due_at) if r.due_at else "chưa đặt"
+
+
+def unit_holders(db: Session, unit_id: str | None, permission: str) -> list[User]:
+    """Active users of the unit holding ``permission``; if none, those of the nearest parent unit."""
+    while unit_id:
+        users = [u for u in db.scalars(select(User).where(User.department_id == unit_id, User.is_active.is_(True)))
+                 if permission in permissions_of(db, u)]
+        if users:
+            return users
+        d = db.get(Department, unit_id)
+        unit_id = d.parent_id if d else None
+    return []
+
+
+def _tell(db: Session, r: Report, users: list[User], kind: str) -> None:
+    if not users:
+        return
+    task = TASKS[kind]
+    queue_event(db, Event(type="report.awaiting", org_id=r.organization_id, user_ids=[u.id for u in users],
+                          data={"id": r.id, "code": r.code, "title": r.title, "task": kind,
+                                "url": f"/reports/{r.id}",
+                                "message": f"Phản ánh {r.code} đang chờ bạn {task}: {r.title}"}))
+    unit = db.get(Department, r.unit_id) if r.unit_id else None
+    for u in users:
+        setting = db.scalar(select(NotificationSetting).where(NotificationSetting.user_id == u.id))
+        wanted = setting and getattr(setting, f"on_{kind}")
+        if not wanted or not u.phone:
+            continue
+        text = (setting.template or DEFAULT_TEMPLATE).format(code=r.code, title=r.title[:60], task=task,
+                                                             due=_due_text(r), unit=unit.name if unit else "")
+        enqueue_message(db, organization_id=r.organization_id, channel="sms", recipient=u.phone, body=text[:640],
+                        purpose=f"report_{kind}")
+
+
+def _changed(db: Session, r: Report, action: str) -> None:
+    queue_event(db, Event(type="report.changed", org_id=r.organization_id, permission="reports.read",
+                          unit_path=r.unit_path or "",
+                          data={"id": r.id, "code": r.code, "status": r.status, "action": action,
+                                "status_label": STATUS_LABELS[Status(r.status)]}))
+
+
+def _citizen(db: Session, r: Report, purpose: str, text: str) -> None:
+    if not r.citizen_phone:
+        return
+    try:
+        normalize_phone(r.citizen_phone, mobile_only=True)
+    except ValidationFailed:
+        return  # landline: the call center calls back instead
+    enqueue_message(db, organization_id=r.organization_id, channel="sms", recipient=r.citizen_phone, body=text,
+                    purpose=purpose)
+
+
+def on_created(db: Session, r: Report) -> None:
+    _changed(db, r, "create")
+    queue_event(db, Event(type="report.created", org_id=r.organization_id, permission="reports.coordinate",
+                          data={"id": r.id, "code": r.code, "title": r.title, "channel": r.channel}))
+    _citizen(db, r, "report_received",
+             f"Tổng đài 1022 đã tiếp nhận phản ánh của bạn, mã {r.code}. Tra cứu tiến độ bằng mã này và số điện thoại.")
+
+
+def on_transition(db: Session, r: Report, action: Action, previous: Status) -> None:
+    _changed(db, r, action.value)
+    status = Status(r.status)
+    if status == Status.DISPATCHED:
+        _tell(db, r, unit_holders(db, r.unit_id, "reports.assign"), "assignment")
+        queue_event(db, Event(type="report.dispatched", org_id=r.organization_id, permission="reports.assign",
+                              unit_path=r.unit_path,
+                              data={"id": r.id, "code": r.code, "title": r.title, "url": f"/reports/{r.id}",
+                                    "latitude": r.latitude, "longitude": r.longitude,
+                                    "message": f"Đơn vị nhận phản ánh mới {r.code}: {r.title}"}))
+    elif status in (Status.ASSIGNED, Status.IN_PROGRESS) and action != Action.START and r.assignee_id:
+        assignee = db.get(User, r.assignee_id)
+        _tell(db, r, [assignee] if assignee else [], "processing")
+    elif status in (Status.AWAITING_APPROVAL, Status.SPAM_PROPOSED, Status.OUT_OF_AREA_PROPOSED,
+                    Status.SUPPORT_PROPOSED):
+        _tell(db, r, unit_holders(db, r.unit_id, "reports.approve"), "approval")
+    elif status in (Status.APPROVED, Status.SPAM_CONFIRMED, Status.OUT_OF_AREA):
+        queue_event(db, Event(type="report.for_call_center", org_id=r.organization_id,
+                              permission="reports.coordinate",
+                              data={"id": r.id, "code": r.code, "status_label": STATUS_LABELS[status],
+                                    "message": f"{r.code}: {STATUS_LABELS[status]}"}))
+    if status == Status.CLOSED:
+        result = r.result.strip()
+        _citizen(db, r, "report_result", f"Phản ánh {r.code} đã được xử lý. Kết quả: {result[:300]}")
+    log.debug("report %s: %s → %s (%s)", r.code, previous.value, status.value, ACTION_LABELS[action])

@@ -1,0 +1,127 @@
+"""Report lists (CRM-03, 11, 30, 34…36): named views, filters, search, sort and paging, shared
+by the API, the console and the exports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from ketnoi.core.errors import ValidationFailed
+from ketnoi.core.listing import ListParams, Page, apply_search, paginate
+from ketnoi.db.base import utcnow
+from ketnoi.identity.models import Department
+from ketnoi.identity.principal import Principal
+from ketnoi.reports.models import Report
+from ketnoi.reports.service import scope_filter
+from ketnoi.reports.workflow import RUNNING, Status
+from ketnoi.settings import get_settings
+
+VIEWS: dict[str, str] = {
+    "all": "Tất cả phản ánh",
+    "new": "Phản ánh mới",
+    "dispatched": "Đã điều phối, chờ xử lý",
+    "in_progress": "Đang xử lý",
+    "awaiting_approval": "Chờ phê duyệt",
+    "spam": "Tin rác",
+    "out_of_area": "Ngoài khu vực",
+    "processed": "Đã xử lý",
+    "overdue": "Quá hạn",
+    "near_due": "Sắp đến hạn",
+    "mine": "Của tôi",
+    "unit": "Của đơn vị tôi",
+}
+_VIEW_STATUSES = {
+    "new": [Status.NEW],
+    "dispatched": [Status.DISPATCHED, Status.ASSIGNED],
+    "in_progress": [Status.IN_PROGRESS],
+    "awaiting_approval": [Status.AWAITING_APPROVAL, Status.SPAM_PROPOSED, Status.OUT_OF_AREA_PROPOSED,
+                          Status.SUPPORT_PROPOSED],
+    "spam": [Status.SPAM_PROPOSED, Status.SPAM_CONFIRMED, Status.SPAM],
+    "out_of_area": [Status.OUT_OF_AREA_PROPOSED, Status.OUT_OF_AREA],
+    "processed": [Status.APPROVED, Status.CLOSED],
+}
+SORTABLE = {"received_at": Report.received_at, "code": Report.code, "title": Report.title, "status": Report.status,
+            "due_at": Report.due_at, "priority": Report.priority, "updated_at": Report.updated_at}
+
+
+@dataclass
+class ReportFilters:
+    view: str = "all"
+    status: str = ""
+    category_id: str = ""
+    area_id: str = ""
+    unit_id: str = ""
+    channel: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    overdue: bool | None = None
+    ids: list[str] | None = None  # chosen rows (exports)
+
+
+def filtered(db: Session, p: Principal, f: ReportFilters, q: str = "") -> Select:
+    if f.view not in VIEWS:
+        raise ValidationFailed.field("view", "Danh sách không hợp lệ. Chọn một trong: " + ", ".join(VIEWS))
+    stmt = scope_filter(select(Report), p)
+    now = utcnow()
+    if f.view in _VIEW_STATUSES:
+        stmt = stmt.where(Report.status.in_([s.value for s in _VIEW_STATUSES[f.view]]))
+    elif f.view == "overdue" or f.overdue:
+        stmt = stmt.where(Report.due_at < now, Report.status.in_([s.value for s in RUNNING]))
+    elif f.view == "near_due":
+        near = now + timedelta(hours=get_settings().report_near_due_hours)
+        stmt = stmt.where(Report.due_at >= now, Report.due_at < near,
+                          Report.status.in_([s.value for s in RUNNING]))
+    elif f.view == "mine":
+        stmt = stmt.where(or_(Report.assignee_id == p.user_id, Report.created_by_id == p.user_id))
+    elif f.view == "unit":
+        dept = db.get(Department, p.department_id) if p.department_id else None
+        stmt = stmt.where(Report.unit_path.startswith(dept.path)) if dept else stmt.where(Report.id.is_(None))
+    if f.overdue is False:
+        stmt = stmt.where(or_(Report.due_at.is_(None), Report.due_at >= now,
+                              Report.status.not_in([s.value for s in RUNNING])))
+    if f.status:
+        statuses = [s for s in f.status.split(",") if s]
+        bad = [s for s in statuses if s not in {x.value for x in Status}]
+        if bad:
+            raise ValidationFailed.field("status", f"Trạng thái không hợp lệ: {', '.join(bad)}.")
+        stmt = stmt.where(Report.status.in_(statuses))
+    if f.category_id:
+        stmt = stmt.where(Report.category_id == f.category_id)
+    if f.area_id:
+        stmt = stmt.where(Report.area_id == f.area_id)
+    if f.unit_id:
+        dept = db.get(Department, f.unit_id)
+        stmt = stmt.where(Report.unit_path.startswith(dept.path)) if dept else stmt.where(Report.id.is_(None))
+    if f.channel:
+        stmt = stmt.where(Report.channel == f.channel)
+    if f.since:
+        stmt = stmt.where(Report.received_at >= f.since)
+    if f.until:
+        stmt = stmt.where(Report.received_at < f.until)
+    if f.ids is not None:
+        stmt = stmt.where(Report.id.in_(f.ids[:5000]))
+    if q:
+        code = q.strip().upper()
+        if code.startswith("PA-"):
+            stmt = stmt.where(Report.code.startswith(code))
+        else:
+            stmt = apply_search(stmt, q, [Report.code, Report.title, Report.citizen_name, Report.citizen_phone,
+                                          Report.content])
+    return stmt
+
+
+def list_reports(db: Session, p: Principal, params: ListParams, f: ReportFilters) -> Page:
+    return paginate(db, filtered(db, p, f, params.q), params, SORTABLE, "-received_at")
+
+
+def counts_by_view(db: Session, p: Principal) -> dict[str, int]:
+    from sqlalchemy import func
+
+    out = {}
+    for view in VIEWS:
+        stmt = filtered(db, p, ReportFilters(view=view))
+        out[view] = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    return out
