@@ -14,6 +14,8 @@ db_app = typer.Typer(help="Cơ sở dữ liệu: migration.", no_args_is_help=Tr
 admin_app = typer.Typer(help="Tài khoản quản trị.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+catalog_app = typer.Typer(help="Danh mục: khu vực hành chính, lĩnh vực.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
 
 
 def _database():
@@ -97,6 +99,32 @@ def admin_create(username: str = typer.Argument(..., help="Tên đăng nhập"),
         typer.echo(f"Lỗi: {e.detail}", err=True)
         raise typer.Exit(1)
     typer.echo(f"Đã tạo quản trị hệ thống '{username.lower()}'.")
+
+
+@catalog_app.command("load-areas")
+def catalog_load_areas(scheme: str = typer.Option("2025", "--scheme",
+                                                  help="2025 (2 cấp) hoặc legacy (3 cấp)"),
+                       province: list[str] = typer.Option(None, "--province",
+                                                          help="Chỉ nạp tỉnh có mã này (lặp lại được)")):
+    """Load Vietnam's administrative units (idempotent upsert by scheme and national code — CRM-26)."""
+    import time
+
+    from ketnoi.catalog.areas_data import load_areas
+    from ketnoi.core.errors import DomainError
+
+    if scheme not in ("2025", "legacy"):
+        typer.echo("Lỗi: --scheme phải là 2025 hoặc legacy.", err=True)
+        raise typer.Exit(2)
+    _, db = _prepare()
+    started = time.monotonic()
+    try:
+        with db.session() as s:
+            result = load_areas(s, scheme, provinces=province or None)
+    except DomainError as e:
+        typer.echo(f"Lỗi: {e.detail}", err=True)
+        raise typer.Exit(1)
+    typer.echo(result.summary())
+    typer.echo(f"Xong trong {time.monotonic() - started:.1f} giây.")
 
 
 if __name__ == "__main__":
