@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
+from ketnoi.catalog.models import Area
 from ketnoi.core.errors import ValidationFailed
 from ketnoi.core.listing import ListParams, Page, apply_search, paginate
 from ketnoi.db.base import utcnow
@@ -90,8 +91,10 @@ def filtered(db: Session, p: Principal, f: ReportFilters, q: str = "") -> Select
         stmt = stmt.where(Report.status.in_(statuses))
     if f.category_id:
         stmt = stmt.where(Report.category_id == f.category_id)
-    if f.area_id:
-        stmt = stmt.where(Report.area_id == f.area_id)
+    if f.area_id:  # the area and the areas inside it (a province holds its wards), like units below
+        area = db.get(Area, f.area_id)
+        stmt = stmt.where(Report.area_id.in_(select(Area.id).where(Area.path.startswith(area.path)))) if (
+            area and area.path) else stmt.where(Report.area_id == f.area_id)
     if f.unit_id:
         dept = db.get(Department, f.unit_id)
         stmt = stmt.where(Report.unit_path.startswith(dept.path)) if dept else stmt.where(Report.id.is_(None))
