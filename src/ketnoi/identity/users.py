@@ -257,6 +257,9 @@ def list_sessions(db: Session, p: Principal, params: ListParams, *, user_id: str
     stmt = select(AuthSession).join(User, AuthSession.user_id == User.id)
     if not p.is_sysadmin:
         stmt = stmt.where(User.organization_id == p.organization_id)
+    if p.unit_path is not None:
+        stmt = stmt.outerjoin(Department, User.department_id == Department.id).where(
+            or_(Department.path.startswith(p.unit_path), User.id == p.user_id))
     if user_id:
         stmt = stmt.where(AuthSession.user_id == user_id)
     if active is True:
@@ -271,7 +274,7 @@ def list_sessions(db: Session, p: Principal, params: ListParams, *, user_id: str
 
 def revoke_session(db: Session, p: Principal, session_id: str) -> AuthSession:
     s = db.get(AuthSession, session_id)
-    if s is None or not p.sees_organization(s.user.organization_id):
+    if s is None or not _visible(p, s.user):
         raise NotFound("Không tìm thấy phiên đăng nhập.")
     if s.ended_at is not None:
         raise Conflict("Phiên đã kết thúc.")
