@@ -15,6 +15,7 @@ from ketnoi.identity import schemas as S
 from ketnoi.identity.auth import end_session, end_user_sessions
 from ketnoi.identity.models import AuthSession, Department, Organization, PermissionGroup, User, user_groups
 from ketnoi.identity.passwords import hash_password, policy_errors
+from ketnoi.identity.permissions import SCOPE_ALL_UNITS
 from ketnoi.identity.principal import Principal
 from ketnoi.identity.service import organization_for_write
 
@@ -95,13 +96,16 @@ def _check_department(db: Session, p: Principal, org_id: str | None, dept_id: st
     return d
 
 
-def _check_groups(db: Session, org_id: str | None, ids: list[str]) -> list[PermissionGroup]:
+def _check_groups(db: Session, p: Principal, org_id: str | None, ids: list[str]) -> list[PermissionGroup]:
     ids = list(dict.fromkeys(ids))
     if not ids:
         return []
     groups = list(db.scalars(select(PermissionGroup).where(PermissionGroup.id.in_(ids))))
     if len(groups) != len(ids):
         raise ValidationFailed.field("group_ids", "Có nhóm quyền không tồn tại.")
+    if p.unit_path is not None and any(r.code == SCOPE_ALL_UNITS for g in groups for r in g.roles):
+        # a unit-scoped administrator cannot hand out more than their own unit scope
+        raise ValidationFailed.field("group_ids", "Bạn không được gán nhóm quyền có phạm vi toàn tổ chức.")
     if org_id:
         org = db.get(Organization, org_id)
         allowed = {g.id for g in org.groups} if org else set()
@@ -141,7 +145,7 @@ def create_user(db: Session, p: Principal, data: S.UserIn) -> User:
             raise ValidationFailed.field("organization_id", "Tổ chức không tồn tại.")
     phone, email = _clean_contact(data.phone, data.email)
     dept = _check_department(db, p, org_id, data.department_id) if org_id else None
-    groups = _check_groups(db, org_id, data.group_ids)
+    groups = _check_groups(db, p, org_id, data.group_ids)
     errors = policy_errors(data.password, data.username, data.full_name)
     if errors:
         raise ValidationFailed(" ".join(errors), [{"field": "password", "message": e} for e in errors])
@@ -180,7 +184,7 @@ def update_user(db: Session, p: Principal, user_id: str, data: S.UserPatch) -> U
         dept = _check_department(db, p, u.organization_id, data.department_id)
         u.department_id = dept.id if dept else None
     if data.group_ids is not None:
-        u.groups = _check_groups(db, u.organization_id, data.group_ids)
+        u.groups = _check_groups(db, p, u.organization_id, data.group_ids)
     if data.allow_multiple_sessions is not None:
         u.allow_multiple_sessions = data.allow_multiple_sessions
     if data.is_active is not None and data.is_active != u.is_active:

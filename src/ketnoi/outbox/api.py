@@ -21,4 +21,9 @@ def list_outbox(db: DbDep, params: Annotated[ListParams, list_query()],
                 status: Annotated[str, Query(pattern="^(|pending|sent|failed)$")] = "",
                 channel: Annotated[str, Query(pattern="^(|sms|email)$")] = "",
                 p: Principal = requires("outbox.read")):
-    return service.list_messages(db, p, params, status=status, channel=channel).as_dict(OutboxOut.model_validate)
+    def out(m):
+        o = OutboxOut.model_validate(m)
+        o.body = service.visible_body(m, p)
+        return o
+
+    return service.list_messages(db, p, params, status=status, channel=channel).as_dict(out)

@@ -59,6 +59,19 @@ def deliver_due(db: Session, limit: int = 50) -> int:
     return len(due)
 
 
+SECRET_PURPOSES = {"password_reset"}
+
+
+def visible_body(msg: OutboxMessage, principal: Principal) -> str:
+    """One-time codes are shown to system administrators only; others see them masked, so that
+    nobody can request a colleague's reset and read the code."""
+    if msg.purpose in SECRET_PURPOSES and not principal.is_sysadmin:
+        import re
+
+        return re.sub(r"\d{4,}", lambda m: "•" * len(m.group()), msg.body)
+    return msg.body
+
+
 def list_messages(db: Session, principal: Principal, params: ListParams, *, status: str = "", channel: str = "") -> Page:
     stmt = select(OutboxMessage)
     if not principal.is_sysadmin:

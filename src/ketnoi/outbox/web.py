@@ -20,7 +20,7 @@ def outbox_list(request: Request, db: DbDep, p: Principal = console("outbox.read
     qp = request.query_params
     page = service.list_messages(db, p, params, status=qp.get("status", "") if qp.get("status") in STATUS else "",
                                  channel=qp.get("channel", "") if qp.get("channel") in ("sms", "email") else "")
-    rows = [Row([_local(m.created_at, "%H:%M:%S %d/%m/%Y"), m.channel.upper(), m.recipient, m.body,
+    rows = [Row([_local(m.created_at, "%H:%M:%S %d/%m/%Y"), m.channel.upper(), m.recipient, service.visible_body(m, p),
                  STATUS.get(m.status, m.status), m.provider, m.last_error]) for m in page.items]
     return render(request, "crud_list.html", p, title="Hộp thư đi", page=page, rows=rows, row_actions=False,
                   sort=params.sort or "-created_at", search_hint="Người nhận, nội dung",
