@@ -156,6 +156,7 @@ class RealObjects:
             (self._reports, ("report_id", "code", "action", "attachment_id", "area_id", "category_id", "holiday_id",
                              "dispatch-rules.rule_id", "sla-rules.rule_id", "sla.rule_id")),
             (self._jobs, ("job_id",)),
+            (self._knowledge, ("procedure_id", "answer_id", "event_id", "key_id")),
         ) for key in keys}
 
     def get(self, key: str) -> str | None:
@@ -215,6 +216,22 @@ class RealObjects:
         with self.db.session() as s:
             p = principal_for(s, s.get(User, creator))
             return {"job_id": jobs.enqueue(s, p, "reports.export", {}).id}
+
+
+    def _knowledge(self):
+        from ketnoi.knowledge import schemas as KS
+        from ketnoi.knowledge import service as kb
+        from ketnoi.knowledge import signing
+
+        org = self.world.org_a
+        with self.db.session() as s:
+            proc = kb.create_procedure(s, SYSTEM, KS.ProcedureIn(
+                code="1.000894", title="Cấp lại giấy khai sinh", organization_id=org,
+                answer=KS.AnswerIn(content="Nộp hồ sơ tại bộ phận một cửa")))
+            event = kb.create_event(s, SYSTEM, KS.EventIn(title="Ngày hội việc làm", organization_id=org))
+            key = signing.create_key(s, SYSTEM, "Cổng dịch vụ công", ["knowledge.read"], organization_id=org).key
+            return {"procedure_id": proc.id, "answer_id": proc.answers[0].id, "event_id": event.id,
+                    "key_id": key.key_id}
 
 
 @pytest.fixture

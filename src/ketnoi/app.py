@@ -16,6 +16,7 @@ from ketnoi import __version__
 from ketnoi.db.session import Database, init_database
 from ketnoi.events import bus
 from ketnoi.hub.broker import Hub
+from ketnoi.jobs.runner import JobRunner
 from ketnoi.settings import Settings, get_settings
 from ketnoi.web import problems
 from ketnoi.web.guards import InputGuard
@@ -25,9 +26,10 @@ STATIC = Path(__file__).resolve().parent / "web" / "static"
 
 # Every domain's JSON routers and console pages, mounted in this order.
 API_MODULES = ["ketnoi.identity.api", "ketnoi.audit.api", "ketnoi.outbox.api", "ketnoi.hub.api",
-               "ketnoi.catalog.api", "ketnoi.reports.api"]
+               "ketnoi.catalog.api", "ketnoi.reports.export_web", "ketnoi.reports.api", "ketnoi.reports.open311",
+               "ketnoi.jobs.api", "ketnoi.knowledge.api"]
 PAGE_MODULES = ["ketnoi.identity.web", "ketnoi.identity.web_admin", "ketnoi.audit.web", "ketnoi.outbox.web",
-                "ketnoi.catalog.web", "ketnoi.reports.web"]
+                "ketnoi.catalog.web", "ketnoi.reports.web", "ketnoi.jobs.web", "ketnoi.knowledge.web"]
 
 
 async def _outbox_worker(db: Database, interval: float = 2.0) -> None:
@@ -58,9 +60,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         await hub.start()
         app.state.hub = hub
         worker = asyncio.create_task(_outbox_worker(db)) if background else None
+        app.state.jobs = JobRunner(db) if background else None
+        if app.state.jobs:
+            app.state.jobs.start()
         try:
             yield
         finally:
+            if app.state.jobs:
+                await run_in_threadpool(app.state.jobs.stop)
             if worker:
                 worker.cancel()
                 with contextlib.suppress(BaseException):

@@ -127,5 +127,80 @@ def catalog_load_areas(scheme: str = typer.Option("2025", "--scheme",
     typer.echo(f"Xong trong {time.monotonic() - started:.1f} giây.")
 
 
+# --- knowledge base: procedures import and search index (KB-02, KB-11) ---------------------------
+from pathlib import Path  # (this section is appended; Typer reads the annotation at runtime)
+
+knowledge_app = typer.Typer(help="Cơ sở tri thức: nhập thủ tục hành chính, chỉ mục tìm kiếm.", no_args_is_help=True)
+app.add_typer(knowledge_app, name="knowledge")
+
+
+def _knowledge_organization(db, code: str | None):
+    """The organization named by ``code``, else the only (or first created) one; None when none."""
+    from sqlalchemy import select
+
+    from ketnoi.identity.models import Organization
+
+    with db.session() as s:
+        stmt = select(Organization.id, Organization.code, Organization.name)
+        if code:
+            stmt = stmt.where(Organization.code == code)
+        return s.execute(stmt.order_by(Organization.created_at, Organization.code).limit(1)).first()
+
+
+@knowledge_app.command("import")
+def knowledge_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
+                                                 help="Tệp .jsonl hoặc .jsonl.gz (định dạng cổng dịch vụ công)"),
+                     organization: str = typer.Option(None, "--organization",
+                                                      help="Mã tổ chức (mặc định: tổ chức duy nhất/đầu tiên)")):
+    """Import procedures: upsert by code, answers from the sections, indexed as they are written."""
+    import time
+
+    from ketnoi.knowledge.importer import import_jsonl
+
+    _, db = _prepare()
+    org = _knowledge_organization(db, organization)
+    if org is None:
+        typer.echo(f"Lỗi: không có tổ chức mã '{organization}'." if organization else
+                   "Lỗi: chưa có tổ chức nào; tạo tổ chức trước (hoặc chạy `ketnoi demo`).", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"Nhập {file.name} vào tổ chức {org.code} – {org.name}")
+    started = time.monotonic()
+
+    def progress(r) -> None:
+        rate = r.read / max(time.monotonic() - started, 1e-6)
+        typer.echo(f"  {r.read} dòng: thêm {r.inserted}, cập nhật {r.updated}, lỗi {len(r.errors)} "
+                   f"({rate:.0f} dòng/giây)")
+
+    result = import_jsonl(db.session, file, org.id, progress=progress)
+    for e in result.errors[:50]:
+        typer.echo(f"  dòng {e.line}: {e.message}", err=True)
+    if len(result.errors) > 50:
+        typer.echo(f"  … và {len(result.errors) - 50} lỗi khác", err=True)
+    typer.echo(result.summary())
+    typer.echo(f"Xong trong {time.monotonic() - started:.1f} giây.")
+
+
+@knowledge_app.command("reindex")
+def knowledge_reindex(organization: str = typer.Option(None, "--organization",
+                                                       help="Chỉ tổ chức có mã này (mặc định: tất cả)")):
+    """Rebuild the search index of procedures and events from the database."""
+    import time
+
+    from ketnoi.knowledge.search import rebuild
+
+    _, db = _prepare()
+    org_id = None
+    if organization:
+        org = _knowledge_organization(db, organization)
+        if org is None:
+            typer.echo(f"Lỗi: không có tổ chức mã '{organization}'.", err=True)
+            raise typer.Exit(1)
+        org_id = org.id
+    started = time.monotonic()
+    with db.session() as s:
+        n = rebuild(s, org_id)
+    typer.echo(f"Đã lập lại chỉ mục tìm kiếm cho {n} thủ tục và sự kiện trong {time.monotonic() - started:.1f} giây.")
+
+
 if __name__ == "__main__":
     app()

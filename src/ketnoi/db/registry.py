@@ -5,3 +5,5 @@ from ketnoi.identity import models as _identity  # noqa: F401
 from ketnoi.outbox import models as _outbox  # noqa: F401
 from ketnoi.catalog import models as _catalog  # noqa: F401,E402
 from ketnoi.reports import models as _reports  # noqa: F401,E402
+from ketnoi.jobs import models as _jobs  # noqa: F401,E402
+from ketnoi.knowledge import models as _knowledge  # noqa: F401,E402

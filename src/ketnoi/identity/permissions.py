@@ -54,7 +54,7 @@ def load_all() -> None:
     """Import every domain's permissions module so the catalogue is complete."""
     import importlib
 
-    for mod in ("ketnoi.catalog.permissions", "ketnoi.reports.permissions"):
+    for mod in ("ketnoi.catalog.permissions", "ketnoi.reports.permissions", "ketnoi.knowledge.permissions"):
         importlib.import_module(mod)
 
 

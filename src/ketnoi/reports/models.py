@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ketnoi.db.base import Base, IdMixin, TimestampMixin, UTCDateTime, utcnow
@@ -58,7 +58,7 @@ class Report(IdMixin, TimestampMixin, Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     history: Mapped[list["ReportHistory"]] = relationship(order_by="ReportHistory.seq", back_populates="report")
@@ -68,6 +68,15 @@ class Report(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         Index("ix_reports_org_status_received", "organization_id", "status", "received_at"),
         Index("ix_reports_org_unit_path", "organization_id", "unit_path"),
+        # partial indexes over live (not deleted) reports, added by migration 0003 for the lists at scale
+        *(Index(name, *cols, sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL"),
+                **extra) for name, cols, extra in (
+            ("ix_reports_live_org_received", ("organization_id", "received_at"), {}),
+            ("ix_reports_live_org_status_received", ("organization_id", "status", "received_at"), {}),
+            ("ix_reports_live_org_status_due", ("organization_id", "status", "due_at"), {}),
+            ("ix_reports_live_org_category_received", ("organization_id", "category_id", "received_at"), {}),
+            ("ix_reports_live_org_unit_path", ("organization_id", "unit_path"),
+             {"postgresql_ops": {"unit_path": "varchar_pattern_ops"}}))),
     )
     # optimistic locking: a concurrent change of the same report fails with StaleDataError → 409
     __mapper_args__ = {"version_id_col": version}
