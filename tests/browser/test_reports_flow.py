@@ -139,3 +139,16 @@ def test_report_from_reception_to_processed_list(new_page, world, database):
     processed = coord.locator(f"tr[data-code='{code}']")
     expect(processed).to_contain_text("Đã phê duyệt, chờ trả lời công dân")
     expect(coord.locator("table.list.reports tbody tr")).to_have_count(1)
+
+    # ...and exports the list to .xlsx, which opens with openpyxl and holds the row
+    with coord.expect_download() as dl:
+        coord.get_by_role("button", name=re.compile("Xuất Excel")).first.click()
+    assert dl.value.suggested_filename.endswith(".xlsx")
+    import io
+
+    import openpyxl
+
+    wb = openpyxl.load_workbook(io.BytesIO(open(dl.value.path(), "rb").read()), read_only=True)
+    cells = [str(c) for row in wb.active.iter_rows(values_only=True) for c in row if c is not None]
+    assert code in cells
+    assert "Mã phản ánh" in cells
