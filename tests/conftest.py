@@ -126,3 +126,8 @@ def login(client, username: str, password: str = PASSWORD) -> dict[str, str]:
     r = client.post("/api/v1/auth/login", json={"username": username, "password": password})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+# Browser fixtures live in one place for the whole run: a second session-scoped Playwright
+# instance (e.g. re-declared in another conftest) would fail inside the first one's event loop.
+from tests.browser_fixtures import browser, live_server, new_page  # noqa: E402,F401

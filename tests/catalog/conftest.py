@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from ketnoi.catalog.areas_data import load_areas
 from ketnoi.catalog.models import Area
-from tests.browser.conftest import browser, live_server, new_page  # noqa: F401  (for test_browser.py)
+
 
 HANOI, HCMC = "01", "79"
 

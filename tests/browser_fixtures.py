@@ -1,5 +1,6 @@
-"""Browser-test harness: the real app served by uvicorn on a free local port (one fresh database per
-test) and a headless Debian Chromium driven through Playwright's sync API (never `playwright install`)."""
+"""Browser fixtures, registered for the whole run by tests/conftest.py: the app served on loopback in
+a thread (one per test) and a headless Debian Chromium driven through Playwright's sync API (never
+`playwright install`)."""
 
 from __future__ import annotations
 
