@@ -14,11 +14,13 @@ operation goes through the application code (``queries.list_reports``, ``service
 from __future__ import annotations
 
 import argparse
+import atexit
 import math
 import os
 import platform
 import queue
 import random
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -36,7 +38,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("KETNOI_DATA_DIR", tempfile.mkdtemp(prefix="ketnoi-bench-data-"))
+if "KETNOI_DATA_DIR" not in os.environ:  # the bench's own settings directory, removed at exit
+    os.environ["KETNOI_DATA_DIR"] = tempfile.mkdtemp(prefix="ketnoi-bench-data-")
+    atexit.register(shutil.rmtree, os.environ["KETNOI_DATA_DIR"], True)
 
 from sqlalchemy import func, literal_column, select, text  # noqa: E402
 

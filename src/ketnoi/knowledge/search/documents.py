@@ -62,7 +62,7 @@ class IndexDoc:
     level: str = ""
     areas: list[str] = dc_field(default_factory=list)
     title: str = ""
-    body: str = ""  # plain text: what is searched
+    body: str = ""  # plain text searched as the body: the title again, key fields, published answers
     excerpt: str = ""  # the start of the readable text (answers), where snippets come from
 
     @cached_property
@@ -100,7 +100,7 @@ class IndexDoc:
 
 def build_procedure_doc(p, answers: list, area_ids: list[str]) -> IndexDoc:
     """``p`` has the Procedure columns; ``answers`` (title, content, status) in display order."""
-    parts = [v for v in (p.code, p.field, p.level, p.procedure_type, p.subjects, p.agency, p.authority,
+    parts = [v for v in (p.title, p.code, p.field, p.level, p.procedure_type, p.subjects, p.agency, p.authority,
                          p.decision_no) if v]
     shown, size = [], 0
     for a_title, content, status in answers:
@@ -124,7 +124,8 @@ def procedure_doc(p: Procedure) -> IndexDoc:
 def event_doc(e) -> IndexDoc:
     text = "\n".join(v for v in (e.place, html_text(e.description or "")) if v)
     return IndexDoc(collection="event", ref_id=e.id, organization_id=e.organization_id, status=e.status,
-                    title=A.normalize(e.title or ""), body=text, excerpt=text[:EXCERPT_CHARS])
+                    title=A.normalize(e.title or ""), body="\n".join(v for v in (e.title, text) if v),
+                    excerpt=text[:EXCERPT_CHARS])
 
 
 def load_procedure_docs(db: Session, ids: list[str]) -> list[IndexDoc]:

@@ -4,7 +4,9 @@ The databases serve posting lists (SQLite FTS5, PostgreSQL GIN); ranking is comp
 backends rank identically and PostgreSQL gets real BM25 (ts_rank has no IDF). To bound the work on
 large collections, a feature (a syllable or a syllable bigram in the title, a syllable in the body)
 matching more than ``CAP`` documents is 'common' — Lucene's CommonTermsQuery idea: candidates come
-from the rarer features only, and common features are looked up among those candidates alone."""
+from the rarer features only; common title features are then checked in the stored titles of the
+best candidates, and common body features (low IDF by definition) are left out of the score. In a
+collection of a few thousand procedures — one organization's — nothing is left out."""
 
 from __future__ import annotations
 
@@ -19,9 +21,8 @@ from sqlalchemy.orm import Session
 from ketnoi.knowledge.search import analysis as A
 
 CAP = 1000  # postings fetched per feature before it counts as common
-EXACT_LIMIT = 1000  # exact-mode (and all-common) matches considered, in index order
+EXACT_LIMIT = 1000  # exact-mode (and all-common) matches considered, in index order; more are estimated
 TOP = 100  # candidates scored in full (50–200 rank the dev questions identically)
-TOTAL_CAP = 10_000  # counts of matches stop here
 STATS_TTL = 60.0  # seconds the collection statistics (N, average lengths) are reused
 
 # BM25F parameters (title: syllables and bigrams, length-normalised by the title; body: presence,

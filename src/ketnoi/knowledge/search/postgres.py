@@ -2,8 +2,8 @@
 
 The lexemes are our own analysed tokens (array_to_tsvector and tsvector literals), so neither
 unaccent nor the server's locale or text-search configuration plays any part: ``head_tsv`` holds
-folded title syllables and bigrams, ``body_tsv`` folded body syllables, ``xall_tsv`` the
-canonical accented title and body with positions for exact terms and phrases."""
+folded title syllables and bigrams, ``body_tsv`` folded body syllables (the body repeats the
+title), ``xall_tsv`` the canonical accented body with positions for exact terms and phrases."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ketnoi.knowledge.search import analysis as A
 from ketnoi.knowledge.search.documents import IndexDoc, filter_key
-from ketnoi.knowledge.search.engine import TOTAL_CAP, Feature, Postings, Scope, Stats, collection_stats
+from ketnoi.knowledge.search.engine import Feature, Postings, Scope, Stats, collection_stats
 
 MAX_POS = 16383  # tsvector positions stop here
 FREQ_TTL = 300.0
@@ -27,13 +27,10 @@ def _lex(tok: str) -> str:
     return "'" + tok.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def positions_literal(head: list[str], body: str) -> str:
-    """tsvector text of the title (positions 1…) and the body (after a gap, so no phrase spans both)."""
+def positions_literal(body: str) -> str:
+    """tsvector text of the body (which begins with the title) with word positions."""
     pos: dict[str, list[int]] = {}
-    i = 0
-    for i, t in enumerate(head, 1):
-        pos.setdefault(t, []).append(i)
-    p = i + 2
+    p = 1
     for t in body.split():
         if p > MAX_POS:
             break
@@ -71,6 +68,21 @@ class PostgresBackend:
     def _cur(db: Session):
         return db.connection().connection.driver_connection.cursor()
 
+    @staticmethod
+    def _indexed(cur, sql: str, params) -> list[tuple]:
+        """Run a GIN query as bitmap scans only, for its duration: the planner's cost model does not
+        see that a sequential or plain index scan filtering on ``@@`` decompresses every row's
+        tsvector (a GIN bitmap never does), and picks one for common words."""
+        cur.execute("SELECT current_setting('enable_seqscan'), current_setting('enable_indexscan'), "
+                    "set_config('enable_seqscan', 'off', true), set_config('enable_indexscan', 'off', true)")
+        seq, idx = cur.fetchone()[:2]
+        try:
+            cur.execute(sql, params)
+            return cur.fetchall()
+        finally:
+            cur.execute("SELECT set_config('enable_seqscan', %s, true), set_config('enable_indexscan', %s, true)",
+                        (seq, idx))
+
     # --- writing ---------------------------------------------------------------------------------
     _UPSERT = (
         "INSERT INTO knowledge_search_docs (collection, ref_id, organization_id, status, code, type_doc, field, "
@@ -91,7 +103,7 @@ class PostgresBackend:
         return (doc.collection, doc.ref_id, doc.organization_id, doc.status, doc.code, fl["type_doc"], fl["field"],
                 fl["level"], fl["areas"], len(head), doc.body_length, doc.title, doc.excerpt.encode(),
                 " ".join(head), list(dict.fromkeys(fhead + A.bigrams(fhead))), doc.folded_body(),
-                positions_literal(head, doc.body_canonical))
+                positions_literal(doc.body_canonical))
 
     def upsert(self, db: Session, doc: IndexDoc) -> None:
         self._cur(db).execute(self._UPSERT, self._values(doc))
@@ -163,14 +175,7 @@ class PostgresBackend:
                          f"WHERE {where} AND {f.field}_tsv @@ %s::tsquery LIMIT {cap + 1})")
             params += [*args, _lex(f.token)]
         cur = self._cur(db)
-        # a sequential scan would decompress every row's tsvector; the GIN index never does
-        cur.execute("SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)")
-        previous = cur.fetchone()[0]
-        try:
-            cur.execute(" UNION ALL ".join(parts), params)
-            rows = cur.fetchall()
-        finally:
-            cur.execute("SELECT set_config('enable_seqscan', %s, true)", (previous,))
+        rows = self._indexed(cur, " UNION ALL ".join(parts), params)
         ids: list[list[int]] = [[] for _ in feats]
         blks = [0] * len(feats)
         for i, doc_id, blk in rows:
@@ -182,8 +187,7 @@ class PostgresBackend:
                 out[f] = Postings(sorted(ids[i]), True, len(ids[i]))
                 continue
             if total_blocks is None:
-                cur.execute("SELECT pg_relation_size('knowledge_search_docs') / current_setting('block_size')::int")
-                total_blocks = max(cur.fetchone()[0], 1)
+                total_blocks = self._blocks(cur)
             # the bitmap scan reads the heap in block order: the share of blocks read so far
             # estimates how many matches there are in all
             share = (blks[i] + 1) / total_blocks
@@ -191,20 +195,27 @@ class PostgresBackend:
         return out
 
     def all_of(self, db: Session, scope: Scope, tokens: list[str], limit: int) -> tuple[list[int], int]:
+        """Documents with every token (the body holds the title too): the first ``limit``, how many."""
         where, args = scope_sql(scope)
-        cond = " AND ".join("(head_tsv @@ %s::tsquery OR body_tsv @@ %s::tsquery)" for _ in tokens)
-        targs = [x for t in tokens for x in (_lex(t), _lex(t))]
-        return self._limited(db, f"{where} AND {cond}", [*args, *targs], limit)
+        return self._limited(db, f"{where} AND body_tsv @@ %s::tsquery", [*args, " & ".join(map(_lex, tokens))],
+                             limit)
 
     def _limited(self, db: Session, where: str, args: list, limit: int) -> tuple[list[int], int]:
+        """The first ``limit`` matches in heap order, and how many there are: counted when fewer,
+        else estimated from the share of the table's blocks read to find them (counting tens of
+        thousands of rows would cost more than the search)."""
         cur = self._cur(db)
-        cur.execute(f"SELECT id FROM knowledge_search_docs WHERE {where} LIMIT %s", [*args, limit])
-        ids = [r[0] for r in cur.fetchall()]
+        rows = self._indexed(cur, f"SELECT id, (ctid::text::point)[0]::bigint FROM knowledge_search_docs "
+                                  f"WHERE {where} LIMIT %s", [*args, limit])
+        ids = [r[0] for r in rows]
         if len(ids) < limit:
             return ids, len(ids)
-        cur.execute(f"SELECT count(*) FROM (SELECT 1 FROM knowledge_search_docs WHERE {where} LIMIT %s) s",
-                    [*args, TOTAL_CAP])
-        return ids, cur.fetchone()[0]
+        return ids, int(len(ids) / min(max((max(r[1] for r in rows) + 1) / self._blocks(cur), 1e-9), 1.0))
+
+    @staticmethod
+    def _blocks(cur) -> int:
+        cur.execute("SELECT pg_relation_size('knowledge_search_docs') / current_setting('block_size')::int")
+        return max(cur.fetchone()[0], 1)
 
     def exact_matches(self, db: Session, scope: Scope, q: A.Query, limit: int) -> tuple[list[int], int]:
         where, args = scope_sql(scope)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from ketnoi.knowledge.search import analysis as A
 from ketnoi.knowledge.search.documents import IndexDoc, filter_key
-from ketnoi.knowledge.search.engine import TOTAL_CAP, Feature, Postings, Scope, Stats
+from ketnoi.knowledge.search.engine import Feature, Postings, Scope, Stats
 from ketnoi.knowledge.search.tables import FTS, XFTS
 
 STATUS_CODES = {"published": 0, "draft": 1, "hidden": 2}  # anything else: 3
@@ -179,7 +179,6 @@ class SQLiteBackend:
             return {f: Postings([], True, 0) for f in feats}
         fx = facet_expr(scope)
         out: dict[Feature, Postings] = {}
-        top = None
         for f in feats:
             ids = [r[0] for r in cur.execute(
                 f"SELECT rowid FROM {FTS} WHERE {FTS} MATCH ? AND rowid BETWEEN ? AND ? LIMIT ?",
@@ -187,29 +186,32 @@ class SQLiteBackend:
             if len(ids) <= cap:
                 out[f] = Postings(ids, True, len(ids))
                 continue
-            if top is None:
-                top = cur.execute("SELECT max(id) FROM knowledge_search_docs WHERE id BETWEEN ? AND ?",
-                                  rng).fetchone()[0] or rng[1]
-            # numbers grow with insertion within a scope, so the share of the scope's range covered by
-            # the first CAP+1 postings estimates how many there are in all
-            share = (ids[-1] - rng[0] + 1) / max(top - rng[0] + 1, 1)
-            out[f] = Postings(ids, False, int(len(ids) / min(max(share, 1e-9), 1.0)))
+            # the share of the scope covered by the first CAP+1 postings estimates how many there are
+            out[f] = Postings(ids, False, int(len(ids) / self._share(cur, rng, ids[-1])))
         return out
 
     def _limited(self, cur, table: str, expr: str, rng: tuple[int, int], limit: int) -> tuple[list[int], int]:
-        sql = f"SELECT rowid FROM {table} WHERE {table} MATCH ? AND rowid BETWEEN ? AND ?"
-        ids = [r[0] for r in cur.execute(sql + " ORDER BY rowid LIMIT ?", (expr, *rng, limit))]
+        """The first ``limit`` matches in document order, and how many there are: counted when
+        fewer, else estimated from the share of the scope's range they cover."""
+        ids = [r[0] for r in cur.execute(f"SELECT rowid FROM {table} WHERE {table} MATCH ? AND rowid BETWEEN ? AND ? "
+                                         f"ORDER BY rowid LIMIT ?", (expr, *rng, limit))]
         if len(ids) < limit:
             return ids, len(ids)
-        return ids, cur.execute(f"SELECT count(*) FROM ({sql} LIMIT ?)", (expr, *rng, TOTAL_CAP)).fetchone()[0]
+        return ids, int(len(ids) / self._share(cur, rng, ids[-1]))
+
+    @staticmethod
+    def _share(cur, rng: tuple[int, int], last: int) -> float:
+        """Share of a scope's documents numbered up to ``last`` (numbers grow with insertion)."""
+        top = cur.execute("SELECT max(id) FROM knowledge_search_docs WHERE id BETWEEN ? AND ?", rng).fetchone()[0]
+        return min(max((last - rng[0] + 1) / max((top or rng[1]) - rng[0] + 1, 1), 1e-9), 1.0)
 
     def all_of(self, db: Session, scope: Scope, tokens: list[str], limit: int) -> tuple[list[int], int]:
-        """Documents with every token somewhere (title or body): the first ``limit`` and how many."""
+        """Documents with every token (the body holds the title too): the first ``limit``, how many."""
         cur = self._cur(db)
         rng = self._range(cur, scope)
         if rng is None:
             return [], 0
-        expr = "{head body} : (" + " AND ".join(_q(t) for t in tokens) + ")" + facet_expr(scope)
+        expr = "{body} : (" + " AND ".join(_q(t) for t in tokens) + ")" + facet_expr(scope)
         return self._limited(cur, FTS, expr, rng, limit)
 
     def exact_matches(self, db: Session, scope: Scope, q: A.Query, limit: int) -> tuple[list[int], int]:
