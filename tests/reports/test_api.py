@@ -205,3 +205,10 @@ def test_public_lookup_by_code_and_phone(client, rw):
     assert out["status_label"] == "Đã xử lý xong" and out["result"].startswith("Đã thu gom")
     assert "Ghi chú" not in str(out)  # officials' notes never leak
     assert client.get(f"/api/v1/public/reports/lookup?code={code}&phone=0905000000").status_code == 404
+
+
+def test_dates_without_offset_are_read_in_platform_zone(client, rw):
+    rw.report_in(Status.NEW)
+    h = login(client, "dieuphoi")
+    r = client.get("/api/v1/reports?since=2020-01-01T00:00:00&until=2100-01-01", headers=h)
+    assert r.status_code == 200 and r.json()["total"] == 1

@@ -31,6 +31,14 @@ def filters(view: Annotated[str, Query(max_length=30, description="Danh sách: "
             channel: Channel | None = None,
             since: datetime | None = None, until: datetime | None = None,
             overdue: bool | None = None) -> queries.ReportFilters:
+    from zoneinfo import ZoneInfo
+
+    from ketnoi.settings import get_settings
+
+    zone = ZoneInfo(get_settings().timezone)
+    # a time without an offset is read in the platform's zone (API.md: Asia/Ho_Chi_Minh)
+    since = since.replace(tzinfo=zone) if since and since.tzinfo is None else since
+    until = until.replace(tzinfo=zone) if until and until.tzinfo is None else until
     return queries.ReportFilters(view=view, status=status, category_id=category_id, area_id=area_id,
                                  unit_id=unit_id, channel=channel.value if channel else "", since=since, until=until,
                                  overdue=overdue)
