@@ -189,3 +189,55 @@ def test_empty_and_odd_queries(corpus):
     assert codes(find(corpus, "1.000894"))[0] == KET_HON  # a procedure code
     with pytest.raises(ValueError):
         find(corpus, "kết hôn", mode="fuzzy")
+
+
+def test_status_and_area_filters(database, kb_org):
+    from ketnoi.catalog.areas_data import load_areas
+    from ketnoi.catalog.models import Area
+
+    with database.session() as s:
+        load_areas(s, "2025", provinces=["01"])
+        area = s.scalar(select(Area).where(Area.scheme == "2025", Area.code == "01"))
+        published = Procedure(organization_id=kb_org, code="9.1", title="Cấp phép quảng cáo Xanadu", areas=[area])
+        draft = Procedure(organization_id=kb_org, code="9.2", title="Cấp phép quảng cáo Xanadu mới", status="draft")
+        hidden = Procedure(organization_id=kb_org, code="9.3", title="Cấp phép quảng cáo Xanadu cũ", status="hidden")
+        s.add_all([published, draft, hidden])
+        s.flush()
+        for p in (published, draft, hidden):
+            search.index_procedure(s, p)
+        area_id = area.id
+
+    def codes_for(**kw):
+        with database.session() as s:
+            return sorted(h.code for h in search.search_procedures(s, kb_org, "xanadu", **kw).items)
+
+    assert codes_for() == ["9.1"]  # published only, by default
+    assert codes_for(status=None) == ["9.1", "9.2", "9.3"]
+    assert codes_for(status="draft") == ["9.2"] and codes_for(status="hidden") == ["9.3"]
+    assert codes_for(area_id=area_id) == ["9.1"] and codes_for(area_id=area_id, status="draft") == []
+    assert codes_for(mode="exact", status=None) == ["9.1", "9.2", "9.3"]
+    # a status change moves the procedure between the filters
+    with database.session() as s:
+        p = s.scalar(select(Procedure).where(Procedure.code == "9.2"))
+        p.status = "published"
+        s.flush()
+        search.index_procedure(s, p)
+    assert codes_for() == ["9.1", "9.2"]
+
+
+def test_events(database, kb_org):
+    from ketnoi.knowledge.models import KnowledgeEvent
+
+    with database.session() as s:
+        for title, status in (("Ngày hội việc làm thanh niên", "published"), ("Hội chợ việc làm", "draft")):
+            e = KnowledgeEvent(organization_id=kb_org, title=title, place="Nhà văn hóa quận",
+                               description="<p>Tư vấn <b>việc làm</b> & học nghề</p>", status=status)
+            s.add(e)
+            s.flush()
+            search.index_event(s, e)
+    with database.session() as s:
+        page = search.search_events(s, kb_org, "viec lam")
+        assert [h.title for h in page.items] == ["Ngày hội việc làm thanh niên"]
+        assert "<mark>việc làm</mark> &amp; học nghề" in page.items[0].snippet
+        assert search.search_events(s, kb_org, "viec lam", mode="exact").total == 0
+        assert search.search_procedures(s, kb_org, "viec lam").total == 0  # another collection

@@ -1,5 +1,5 @@
 """Vietnamese text analysis shared by every search backend: NFC, one tone placement, accent folding
-(đ→d included), syllable tokens with their offsets, syllable bigrams, and the query parser.
+(đ→d included), syllable tokens, syllable bigrams, a small colloquial thesaurus, and the query parser.
 
 All of it runs in Python so that SQLite FTS5 and PostgreSQL index exactly the same tokens; the
 databases only ever see pre-analysed, space-separated tokens (README of the corpus: FTS5's
@@ -17,7 +17,6 @@ from itertools import pairwise
 TONES = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}
 VOWELS = set("aăâeêioôơuưy")
 _MARKED = set("ăâêôơư")
-
 
 
 def _letter_classes() -> tuple[str, str]:
@@ -61,7 +60,7 @@ def normalize(text: str) -> str:
 
 
 def fold(text: str) -> str:
-    """Lower-case and accent-free: 'Đăng ký' → 'dang ky'. Length-preserving on NFC input."""
+    """Lower-case and accent-free: 'Đăng ký' → 'dang ky' (same length for Vietnamese NFC text)."""
     return text.translate(FOLD_TABLE).lower() if not text.isascii() else text.lower()
 
 
