@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO   ?=
 # Debian packages the test suite drives as real peers
-TEST_DEBS := postgresql redis-server chromium
+TEST_DEBS := postgresql redis-server chromium sip-tester baresip-core kannel kannel-extras espeak-ng sox ffmpeg janus janus-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && echo sudo)
 
 .PHONY: install install-test system-test-deps run demo test test-sqlite test-postgresql test-browser lint bench clean
@@ -24,7 +24,7 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-test.lock
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-test.lock
 	@touch $@
 
-system-test-deps:  ## Debian packages used by the tests (real PostgreSQL, Redis, Chromium)
+system-test-deps:  ## Debian packages the tests drive as real peers (PostgreSQL, Redis, Chromium, SIPp, baresip, Kannel, Janus, ...)
 	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \

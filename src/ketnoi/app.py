@@ -30,6 +30,10 @@ API_MODULES = ["ketnoi.identity.api", "ketnoi.audit.api", "ketnoi.outbox.api", "
                "ketnoi.jobs.api", "ketnoi.knowledge.api"]
 PAGE_MODULES = ["ketnoi.identity.web", "ketnoi.identity.web_admin", "ketnoi.audit.web", "ketnoi.outbox.web",
                 "ketnoi.catalog.web", "ketnoi.reports.web", "ketnoi.jobs.web", "ketnoi.knowledge.web"]
+# Long-running services started with the app when background work is on. Each module has
+# ``async def start(app) -> stop`` where ``stop`` is an async callable (or None when the service
+# is disabled by settings). They start in this order and stop in reverse.
+SERVICE_MODULES: list[str] = []
 
 
 async def _outbox_worker(db: Database, interval: float = 2.0) -> None:
@@ -63,9 +67,22 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.state.jobs = JobRunner(db) if background else None
         if app.state.jobs:
             app.state.jobs.start()
+        stops = []
+        if background:
+            import importlib
+
+            for name in SERVICE_MODULES:
+                stop = await importlib.import_module(name).start(app)
+                if stop is not None:
+                    stops.append(stop)
         try:
             yield
         finally:
+            for stop in reversed(stops):
+                try:
+                    await stop()
+                except Exception:
+                    log.exception("stopping a service failed")
             if app.state.jobs:
                 await run_in_threadpool(app.state.jobs.stop)
             if worker:

@@ -67,6 +67,15 @@ class Settings(BaseSettings):
     # Log level of the server
     log_level: str = "info"
 
+    # --- SMS channel (sms/) ---
+    # --- end SMS ---
+
+    # --- Call engine (telephony/) ---
+    # --- end telephony ---
+
+    # --- Video calls (videocall/) ---
+    # --- end video calls ---
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, v: Path) -> Path:

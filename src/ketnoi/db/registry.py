@@ -7,3 +7,6 @@ from ketnoi.catalog import models as _catalog  # noqa: F401,E402
 from ketnoi.reports import models as _reports  # noqa: F401,E402
 from ketnoi.jobs import models as _jobs  # noqa: F401,E402
 from ketnoi.knowledge import models as _knowledge  # noqa: F401,E402
+from ketnoi.sms import models as _sms  # noqa: F401,E402
+from ketnoi.telephony.pbx import models as _pbx  # noqa: F401,E402
+from ketnoi.videocall import models as _videocall  # noqa: F401,E402

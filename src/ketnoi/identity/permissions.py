@@ -54,7 +54,8 @@ def load_all() -> None:
     """Import every domain's permissions module so the catalogue is complete."""
     import importlib
 
-    for mod in ("ketnoi.catalog.permissions", "ketnoi.reports.permissions", "ketnoi.knowledge.permissions"):
+    for mod in ("ketnoi.catalog.permissions", "ketnoi.reports.permissions", "ketnoi.knowledge.permissions",
+                "ketnoi.sms.permissions", "ketnoi.telephony.pbx.permissions", "ketnoi.videocall.permissions"):
         importlib.import_module(mod)
 
 

@@ -1,0 +1,18 @@
+"""SMS channel: providers, messages, parts, status history, keyword rules, templates.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-22
+"""
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision = '0006'
+down_revision = '0005'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass

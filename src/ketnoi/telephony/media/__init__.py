@@ -1,0 +1,1 @@
+"""RTP/RTCP media: packets, G.711, DTMF, jitter buffer, player, recorder, bridge."""
