@@ -68,12 +68,48 @@ class Settings(BaseSettings):
     log_level: str = "info"
 
     # --- SMS channel (sms/) ---
+    # Outbox sender and providers: None (unset) = on when at least one enabled provider is configured
+    sms_enabled: bool | None = None
+    # Sender (brandname / short code) when neither the message, its template nor a provider names one
+    sms_default_sender: str = "1022"
+    # Longest message accepted, in concatenated parts (8 parts = 536 Vietnamese or 1,224 plain characters)
+    sms_max_parts: int = 8
+    # Sending: attempts before a message fails, first retry delay (doubles each time, capped at 1 hour),
+    # how long a worker may hold a claimed message before another takes it over, parallel sends
+    sms_max_attempts: int = 8
+    sms_retry_seconds: float = 10.0
+    sms_lease_seconds: int = 300
+    sms_concurrency: int = 64
+    # Days to keep the SMS log (messages, parts, history); 0 = keep forever (OPERATIONS.md: retention)
+    sms_retention_days: int = 0
     # --- end SMS ---
 
     # --- Call engine (telephony/) ---
     # --- end telephony ---
 
     # --- Video calls (videocall/) ---
+    # Janus instances to use, as JSON: [{"name", "url", "admin_url", "public_url"}]; empty = the instances
+    # ketnoi starts itself (videocall_janus_autostart) on loopback ports from videocall_janus_ws_port.
+    videocall_janus_instances: list[dict[str, str]] = []
+    videocall_janus_autostart: bool = True
+    videocall_janus_count: int = 1
+    videocall_janus_ws_port: int = 8188  # API port of the first started instance (+1 for each next one)
+    videocall_janus_admin_port: int = 7188
+    videocall_janus_rtp_ports: str = "20000-20999"  # shared out between the started instances
+    videocall_janus_ice_ip: str = ""  # ICE address of started instances; empty = first non-loopback IPv4
+    videocall_janus_public_url: str = ""  # what browsers dial for a started instance; empty = its local URL
+    videocall_janus_binary: str = "janus"
+    # Janus secrets; empty = derived from secret_key (then they never appear in any file of the project)
+    videocall_janus_api_secret: str = ""
+    videocall_janus_admin_secret: str = ""
+    videocall_janus_room_key: str = ""
+    # Calls: how long a participant's credentials last, the reconnect grace (VC-14), request skew (VC-13)
+    videocall_participant_minutes: int = 240
+    videocall_reconnect_grace_seconds: int = 30
+    videocall_max_skew_seconds: int = 300
+    videocall_call_token_seconds: int = 120  # lifetime of a JWT that starts a call
+    videocall_agent_seen_seconds: int = 90  # an agent page silent this long is offline for routing
+    videocall_video_bitrate: int = 600_000  # publisher cap (REMB), bits per second (VC-15)
     # --- end video calls ---
 
     @field_validator("data_dir")

@@ -1,17 +1,26 @@
-"""List paging, sorting and search shared by every list endpoint and console list page (API.md)."""
+"""List paging, sorting and search shared by every list endpoint and console list page (API.md).
+
+Totals are counted up to ``COUNT_CAP`` rows: past it a list answers ``total = COUNT_CAP`` with
+``total_capped`` true ("hơn 10.000"), because counting a million rows costs more than the page
+itself (docs/BENCHMARKS.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal, literal_column, or_, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import Boolean
 
 from ketnoi.core.errors import ValidationFailed
 
 MAX_PAGE_SIZE = 200
 PAGE_SIZES = (10, 20, 50, 100, 200)
+COUNT_CAP = 10_000  # a list counts at most this many rows (+1 to know there are more)
 
 
 @dataclass
@@ -28,10 +37,17 @@ class Page:
     page: int
     page_size: int
     total: int
+    total_capped: bool = False  # more than ``total`` rows: counting stopped at the cap
 
     @property
     def pages(self) -> int:
-        return max(1, (self.total + self.page_size - 1) // self.page_size)
+        """Pages known to exist: all of them, or, past the cap, those up to the cap and the next
+        page after a full one."""
+        known = max(1, (self.total + self.page_size - 1) // self.page_size)
+        if self.total_capped:
+            known = max(known + (self.total % self.page_size == 0),
+                        self.page + (len(self.items) == self.page_size))
+        return known
 
     def as_dict(self, convert) -> dict[str, Any]:
         return {
@@ -39,6 +55,7 @@ class Page:
             "page": self.page,
             "page_size": self.page_size,
             "total": self.total,
+            "total_capped": self.total_capped,
         }
 
 
@@ -54,8 +71,62 @@ def apply_search(stmt: Select, q: str, columns: list) -> Select:
     return stmt
 
 
-def paginate(db: Session, stmt: Select, params: ListParams, sortable: dict[str, Any], default_sort: str) -> Page:
-    """Run ``stmt`` with ordering from ``params.sort`` (``field`` or ``-field``) and paging."""
+class PathPrefix(ColumnElement[bool]):
+    """``column`` starts with ``prefix`` (a tree path such as ``/a/b/``), written so that an index
+    on the column serves it: ``LIKE 'prefix%'`` in general (PostgreSQL: with a
+    ``varchar_pattern_ops`` index), a range ``>= prefix AND < prefix⁺`` on SQLite, whose LIKE is
+    case-insensitive and never uses an index with a bound pattern."""
+
+    inherit_cache = True
+    type = Boolean()
+    _is_implicitly_boolean = True  # a condition as it stands (no '= 1' on SQLite)
+    _traverse_internals: ClassVar = [("like", InternalTraversal.dp_clauseelement),
+                           ("range", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column, prefix: str) -> None:
+        # prefix⁺: the last character raised by one; in code-point (binary, UTF-8) order exactly the
+        # strings that start with ``prefix`` lie in [prefix, prefix⁺)
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else None
+        self.like = column.startswith(prefix)
+        self.range = and_(column >= literal(prefix), column < literal(upper)) if upper else column.is_not(None)
+
+
+@compiles(PathPrefix)
+def _path_prefix_like(element: PathPrefix, compiler, **kw) -> str:
+    return f"({compiler.process(element.like, **kw)})"
+
+
+@compiles(PathPrefix, "sqlite")
+def _path_prefix_range(element: PathPrefix, compiler, **kw) -> str:
+    return f"({compiler.process(element.range, **kw)})"
+
+
+def path_startswith(column, prefix: str) -> ColumnElement[bool]:
+    return PathPrefix(column, prefix)
+
+
+def count_rows(db: Session, parts: Sequence[Select], cap: int | None) -> tuple[int, bool]:
+    """(total, capped): the rows of ``parts`` (disjoint selections) in one statement, each part
+    counted up to ``cap + 1`` rows; capped means there are more than ``cap`` (then total = cap)."""
+    counts = []
+    for part in parts:
+        part = part.order_by(None)
+        if cap is not None:
+            part = part.with_only_columns(literal_column("1"), maintain_column_froms=True).limit(cap + 1)
+        counts.append(select(func.count()).select_from(part.subquery()).scalar_subquery())
+    total = db.scalar(select(counts[0] if len(counts) == 1 else sum(counts[1:], counts[0]))) or 0
+    if cap is not None and total > cap:
+        return cap, True
+    return total, False
+
+
+def paginate(db: Session, stmt: Select, params: ListParams, sortable: dict[str, Any], default_sort: str, *,
+             count_parts: Sequence[Select] | None = None, count_cap: int | None = -1) -> Page:
+    """Run ``stmt`` with ordering from ``params.sort`` (``field`` or ``-field``) and paging.
+
+    The total is counted up to ``count_cap`` rows (default ``COUNT_CAP``; None = exact), over
+    ``count_parts`` when given: disjoint selections whose rows together are ``stmt``'s, for a
+    plan each part can take from its own index where ``stmt`` has an OR no index serves."""
     sort = params.sort or default_sort
     desc = sort.startswith("-")
     key = sort.lstrip("-")
@@ -64,8 +135,10 @@ def paginate(db: Session, stmt: Select, params: ListParams, sortable: dict[str, 
         raise ValidationFailed.field("sort", f"Không thể sắp xếp theo '{key}'. Chọn một trong: {allowed}.")
     column = sortable[key]
     order = column.desc() if desc else column.asc()
-    total = db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     page = max(1, params.page)
     size = min(max(1, params.page_size), MAX_PAGE_SIZE)
-    rows = db.scalars(stmt.order_by(order).offset((page - 1) * size).limit(size)).unique().all()
-    return Page(items=list(rows), page=page, page_size=size, total=total)
+    rows = list(db.scalars(stmt.order_by(order).offset((page - 1) * size).limit(size)).unique().all())
+    if 0 < len(rows) < size or (page == 1 and not rows):  # the last page: the total needs no count
+        return Page(items=rows, page=page, page_size=size, total=(page - 1) * size + len(rows))
+    total, capped = count_rows(db, count_parts or [stmt], COUNT_CAP if count_cap == -1 else count_cap)
+    return Page(items=rows, page=page, page_size=size, total=total, total_capped=capped)

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import exists, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from ketnoi.core.errors import ValidationFailed
 from ketnoi.core.phone import normalize_phone
 from ketnoi.events import Event, queue_event
-from ketnoi.identity.models import Department, User
-from ketnoi.identity.rbac import permissions_of
+from ketnoi.identity.models import Department, Role, User, group_roles, organization_groups, user_groups
+from ketnoi.identity.permissions import CATALOG
 from ketnoi.outbox.service import enqueue_message
 from ketnoi.reports.models import NotificationSetting, Report
 from ketnoi.reports.workflow import ACTION_LABELS, STATUS_LABELS, Action, Status
@@ -43,16 +43,39 @@ def _due_text(r: Report) -> str:
     return _local(r.due_at) if r.due_at else "chưa đặt"
 
 
+def _implying(permission: str) -> set[str]:
+    """Role codes that grant ``permission``: itself and the roles below it (rbac.permissions_of:
+    a chosen child implies its parent)."""
+    out = {permission}
+    for code, spec in CATALOG.items():
+        while spec and spec.parent:
+            if spec.parent == permission:
+                out.add(code)
+                break
+            spec = CATALOG.get(spec.parent)
+    return out
+
+
 def unit_holders(db: Session, unit_id: str | None, permission: str) -> list[User]:
-    """Active users of the unit holding ``permission``; if none, those of the nearest parent unit."""
-    while unit_id:
-        users = [u for u in db.scalars(select(User).where(User.department_id == unit_id, User.is_active.is_(True)))
-                 if permission in permissions_of(db, u)]
-        if users:
-            return users
-        d = db.get(Department, unit_id)
-        unit_id = d.parent_id if d else None
-    return []
+    """Active users of the unit holding ``permission``; if none, those of the nearest parent unit.
+    One statement: the unit and its ancestors (a recursive walk up ``parent_id``), their users who
+    hold the permission through a group of their organization (``rbac.permissions_of``)."""
+    if not unit_id:
+        return []
+    up = select(Department.id, Department.parent_id, literal_column("0").label("depth")).where(
+        Department.id == unit_id).cte("up", recursive=True)
+    up = up.union_all(select(Department.id, Department.parent_id, (up.c.depth + 1).label("depth"))
+                      .join(up, Department.id == up.c.parent_id))
+    granted = exists().where(
+        user_groups.c.user_id == User.id, group_roles.c.group_id == user_groups.c.group_id,
+        Role.id == group_roles.c.role_id, Role.code.in_(_implying(permission)),
+        or_(User.organization_id.is_(None), exists().where(
+            organization_groups.c.group_id == user_groups.c.group_id,
+            organization_groups.c.organization_id == User.organization_id)))
+    holds = or_(User.is_sysadmin.is_(True), granted) if permission in CATALOG else granted
+    rows = db.execute(select(User, up.c.depth).join(up, User.department_id == up.c.id)
+                      .where(User.is_active.is_(True), holds).order_by(up.c.depth, User.username)).all()
+    return [u for u, depth in rows if depth == rows[0][1]]
 
 
 def _tell(db: Session, r: Report, users: list[User], kind: str) -> None:
@@ -63,11 +86,12 @@ def _tell(db: Session, r: Report, users: list[User], kind: str) -> None:
                           data={"id": r.id, "code": r.code, "title": r.title, "task": kind,
                                 "url": f"/reports/{r.id}",
                                 "message": f"Phản ánh {r.code} đang chờ bạn {task}: {r.title}"}))
-    unit = db.get(Department, r.unit_id) if r.unit_id else None
+    settings = {n.user_id: n for n in db.scalars(select(NotificationSetting).where(
+        NotificationSetting.user_id.in_([u.id for u in users]), getattr(NotificationSetting, f"on_{kind}").is_(True)))}
+    unit = db.get(Department, r.unit_id) if r.unit_id and settings else None
     for u in users:
-        setting = db.scalar(select(NotificationSetting).where(NotificationSetting.user_id == u.id))
-        wanted = setting and getattr(setting, f"on_{kind}")
-        if not wanted or not u.phone:
+        setting = settings.get(u.id)
+        if not setting or not u.phone:
             continue
         text = (setting.template or DEFAULT_TEMPLATE).format(code=r.code, title=r.title[:60], task=task,
                                                              due=_due_text(r), unit=unit.name if unit else "")

@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session
 
 from ketnoi.catalog.models import Area
 from ketnoi.core.errors import ValidationFailed
-from ketnoi.core.listing import ListParams, Page, apply_search, paginate
+from ketnoi.core.listing import ListParams, Page, apply_search, count_rows, paginate, path_startswith
 from ketnoi.db.base import utcnow
 from ketnoi.identity.models import Department
 from ketnoi.identity.principal import Principal
 from ketnoi.reports.models import Report
-from ketnoi.reports.service import scope_filter
+from ketnoi.reports.service import Either, live_in_organization, unit_scope
 from ketnoi.reports.workflow import RUNNING, Status
 from ketnoi.settings import get_settings
 
@@ -62,11 +62,23 @@ class ReportFilters:
     ids: list[str] | None = None  # chosen rows (exports)
 
 
-def filtered(db: Session, p: Principal, f: ReportFilters, q: str = "") -> Select:
+def _selection(db: Session, p: Principal, f: ReportFilters, q: str = "") -> tuple[Select, list[Either]]:
+    """The list's conditions except its ORs, and its ORs (the unit scope, "mine")."""
     if f.view not in VIEWS:
         raise ValidationFailed.field("view", "Danh sách không hợp lệ. Chọn một trong: " + ", ".join(VIEWS))
-    stmt = scope_filter(select(Report), p)
+    stmt = select(Report).where(*live_in_organization(p))
+    scope, ors = unit_scope(p), []
     now = utcnow()
+
+    def in_unit(dept: Department | None) -> None:
+        nonlocal stmt, scope
+        if dept is None:
+            stmt = stmt.where(Report.id.is_(None))
+            return
+        stmt = stmt.where(path_startswith(Report.unit_path, dept.path))
+        if p.covers_unit(dept.path):  # the subtree lies inside the unit scope: the scope adds nothing
+            scope = None
+
     if f.view in _VIEW_STATUSES:
         stmt = stmt.where(Report.status.in_([s.value for s in _VIEW_STATUSES[f.view]]))
     elif f.view == "overdue" or f.overdue:
@@ -75,11 +87,13 @@ def filtered(db: Session, p: Principal, f: ReportFilters, q: str = "") -> Select
         near = now + timedelta(hours=get_settings().report_near_due_hours)
         stmt = stmt.where(Report.due_at >= now, Report.due_at < near,
                           Report.status.in_([s.value for s in RUNNING]))
-    elif f.view == "mine":
-        stmt = stmt.where(or_(Report.assignee_id == p.user_id, Report.created_by_id == p.user_id))
+    elif f.view == "mine":  # assigned to or created by the user: inside any unit scope
+        mine = Report.assignee_id == p.user_id
+        ors.append(Either(or_(mine, Report.created_by_id == p.user_id), [
+            [mine], [Report.assignee_id.is_distinct_from(p.user_id), Report.created_by_id == p.user_id]]))
+        scope = None
     elif f.view == "unit":
-        dept = db.get(Department, p.department_id) if p.department_id else None
-        stmt = stmt.where(Report.unit_path.startswith(dept.path)) if dept else stmt.where(Report.id.is_(None))
+        in_unit(db.get(Department, p.department_id) if p.department_id else None)
     if f.overdue is False:
         stmt = stmt.where(or_(Report.due_at.is_(None), Report.due_at >= now,
                               Report.status.not_in([s.value for s in RUNNING])))
@@ -96,8 +110,7 @@ def filtered(db: Session, p: Principal, f: ReportFilters, q: str = "") -> Select
         stmt = stmt.where(Report.area_id.in_(select(Area.id).where(Area.path.startswith(area.path)))) if (
             area and area.path) else stmt.where(Report.area_id == f.area_id)
     if f.unit_id:
-        dept = db.get(Department, f.unit_id)
-        stmt = stmt.where(Report.unit_path.startswith(dept.path)) if dept else stmt.where(Report.id.is_(None))
+        in_unit(db.get(Department, f.unit_id))
     if f.channel:
         stmt = stmt.where(Report.channel == f.channel)
     if f.since:
@@ -113,18 +126,41 @@ def filtered(db: Session, p: Principal, f: ReportFilters, q: str = "") -> Select
         else:
             stmt = apply_search(stmt, q, [Report.code, Report.title, Report.citizen_name, Report.citizen_phone,
                                           Report.content])
-    return stmt
+    return stmt, ([scope] if scope else []) + ors
 
 
-def list_reports(db: Session, p: Principal, params: ListParams, f: ReportFilters) -> Page:
-    return paginate(db, filtered(db, p, f, params.q), params, SORTABLE, "-received_at")
+def filtered(db: Session, p: Principal, f: ReportFilters, q: str = "") -> Select:
+    """The reports of a list, unordered: the principal's scope, the view, the filters and ``q``."""
+    stmt, ors = _selection(db, p, f, q)
+    return stmt.where(*(o.either for o in ors))
 
 
-def counts_by_view(db: Session, p: Principal) -> dict[str, int]:
-    from sqlalchemy import func
+def _count_parts(stmt: Select, ors: list[Either]) -> list[Select]:
+    """``stmt`` with its ORs as disjoint statements (one per combination of their parts)."""
+    combos: list[list] = [[]]
+    for o in ors:
+        combos = [c + part for c in combos for part in o.parts]
+    base = stmt.with_only_columns(Report.id)
+    return [base.where(*c) for c in combos]
 
+
+def list_reports(db: Session, p: Principal, params: ListParams, f: ReportFilters,
+                 count_cap: int | None = -1) -> Page:
+    stmt, ors = _selection(db, p, f, params.q)
+    return paginate(db, stmt.where(*(o.either for o in ors)), params, SORTABLE, "-received_at",
+                    count_parts=_count_parts(stmt, ors), count_cap=count_cap)
+
+
+def count_reports(db: Session, p: Principal, f: ReportFilters, q: str = "", cap: int | None = None) -> tuple[int, bool]:
+    """(total, capped) of a list, counted over the disjoint parts of its ORs."""
+    stmt, ors = _selection(db, p, f, q)
+    return count_rows(db, _count_parts(stmt, ors), cap)
+
+
+def counts_by_view(db: Session, p: Principal, cap: int | None = None) -> dict[str, int]:
+    """The number of reports in each named list, exact or (``cap``) counted up to ``cap + 1``."""
     out = {}
     for view in VIEWS:
-        stmt = filtered(db, p, ReportFilters(view=view))
-        out[view] = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        total, capped = count_reports(db, p, ReportFilters(view=view), cap=cap)
+        out[view] = total + capped
     return out

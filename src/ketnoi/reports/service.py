@@ -3,16 +3,18 @@ visibility by organization and unit scope (CRM-11…19, 31…33; PERM-10, 11).""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import ColumnElement, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ketnoi.audit.service import record
 from ketnoi.catalog.models import Area, Category
 from ketnoi.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ketnoi.core.listing import path_startswith
 from ketnoi.core.phone import normalize_phone
 from ketnoi.db.base import new_id, utcnow
 from ketnoi.identity.models import Department, User
@@ -37,19 +39,45 @@ ACTION_PERMISSION = {
 
 
 # --- visibility ---------------------------------------------------------------------------------
+def live_in_organization(p: Principal) -> list[ColumnElement[bool]]:
+    """Not deleted, and in the principal's organization (any for the system administrator)."""
+    out: list[ColumnElement[bool]] = [Report.deleted_at.is_(None)]
+    if not p.is_sysadmin:
+        out.append(Report.organization_id == p.organization_id)
+    return out
+
+
+@dataclass
+class Either:
+    """An OR of conditions, and the same rows as disjoint conjunctions: the OR as it stands for a
+    page walked in order, the parts for a count, each part served by its own index."""
+
+    either: ColumnElement[bool]
+    parts: list[list[ColumnElement[bool]]]
+
+
+def unit_scope(p: Principal) -> Either | None:
+    """For a unit-scoped user: their unit subtree, what is assigned to them, what they created,
+    and where a unit of their subtree supports (None: the whole organization)."""
+    if p.unit_path is None:
+        return None
+    subtree = path_startswith(Report.unit_path, p.unit_path)
+    mine, created = Report.assignee_id == p.user_id, Report.created_by_id == p.user_id
+    supported = Report.id.in_(select(ReportSupportUnit.report_id)
+                              .join(Department, Department.id == ReportSupportUnit.department_id)
+                              .where(path_startswith(Department.path, p.unit_path)))
+    outside, not_mine = not_(subtree), Report.assignee_id.is_distinct_from(p.user_id)
+    return Either(or_(subtree, mine, created, supported), [
+        [subtree], [outside, mine], [outside, not_mine, created],
+        [outside, not_mine, Report.created_by_id.is_distinct_from(p.user_id), supported]])
+
+
 def scope_filter(stmt, p: Principal):
     """Reports the principal may see: their organization, and for unit-scoped users their unit
     subtree, what is assigned to them, what they created, and where their unit supports."""
-    stmt = stmt.where(Report.deleted_at.is_(None))
-    if not p.is_sysadmin:
-        stmt = stmt.where(Report.organization_id == p.organization_id)
-    if p.unit_path is not None:
-        supported = exists().where(ReportSupportUnit.report_id == Report.id,
-                                   ReportSupportUnit.department_id == Department.id,
-                                   Department.path.startswith(p.unit_path))
-        stmt = stmt.where(or_(Report.unit_path.startswith(p.unit_path), Report.assignee_id == p.user_id,
-                              Report.created_by_id == p.user_id, supported))
-    return stmt
+    stmt = stmt.where(*live_in_organization(p))
+    scope = unit_scope(p)
+    return stmt.where(scope.either) if scope else stmt
 
 
 def get_report(db: Session, p: Principal, report_id: str) -> Report:
@@ -252,51 +280,54 @@ def transition(db: Session, p: Principal | None, report_id: str | Report, data: 
     for field in t.needs:
         if not getattr(data, field):
             raise ValidationFailed.field(field, "Bắt buộc nhập.")
-    now = utcnow()
-    if action in (Action.DISPATCH, Action.REDISPATCH):
-        unit = _unit(db, r.organization_id, data.unit_id)
-        if action == Action.REDISPATCH:
-            if unit.id == r.unit_id:
-                raise ValidationFailed.field("unit_id", "Chọn đơn vị khác với đơn vị đã báo ngoài khu vực.")
-            if data.area_id:
-                _check_refs(db, r.organization_id, data.area_id, None)
-                r.area_id = data.area_id
-        r.unit_id, r.unit_path, r.assignee_id = unit.id, unit.path, None
-        r.dispatched_at = now
-        r.due_at = sla.due_time(db, r.organization_id, r.category_id, unit.id, now)[0]
-        r.pending_note, r.pending_support_unit_id = "", None
-    elif action == Action.ASSIGN_SUBUNIT:
-        unit = _unit(db, r.organization_id, data.unit_id)
-        if unit.id == r.unit_id or not unit.path.startswith(r.unit_path):
-            raise ValidationFailed.field("unit_id", "Chọn một đơn vị cấp dưới của đơn vị đang xử lý.")
-        r.unit_id, r.unit_path = unit.id, unit.path
-    elif action == Action.ASSIGN_SPECIALIST:
-        r.assignee_id = _check_assignee(db, r, data.assignee_id).id
-    elif action == Action.SUBMIT_RESULT:
-        r.result = data.result
-        r.resolved_at = now
-    elif action in (Action.PROPOSE_SPAM, Action.PROPOSE_OUT_OF_AREA, Action.PROPOSE_SUPPORT):
-        r.pending_note = data.note
-        if action == Action.PROPOSE_SUPPORT:
-            support = _unit(db, r.organization_id, data.support_unit_id, "support_unit_id")
-            if support.id == r.unit_id or any(s.department_id == support.id for s in r.support_units):
-                raise ValidationFailed.field("support_unit_id", "Đơn vị này đã tham gia xử lý phản ánh.")
-            r.pending_support_unit_id = support.id
-    elif action == Action.APPROVE_PROPOSAL:
-        if current == Status.SUPPORT_PROPOSED:
-            r.support_units.append(ReportSupportUnit(department_id=r.pending_support_unit_id, note=r.pending_note))
-            r.pending_note = ""  # spam / out-of-area keep the reason for the call center
-        r.pending_support_unit_id = None
-    elif action == Action.REJECT_PROPOSAL:
-        r.pending_note, r.pending_support_unit_id = "", None
-    elif action == Action.RETURN_FOR_REWORK:
-        r.resolved_at = None
-    elif action in (Action.CLOSE, Action.CLOSE_SPAM, Action.MARK_SPAM):
-        r.closed_at = now
-    elif action == Action.REOPEN:
-        r.closed_at = r.resolved_at = None
-        r.assignee_id = None
-    r.status = target.value
+    # the changes reach the database in one UPDATE (one version bump) at the flush below, not
+    # early through an autoflush of the look-ups in between (SLA rules, units, assignee)
+    with db.no_autoflush:
+        now = utcnow()
+        if action in (Action.DISPATCH, Action.REDISPATCH):
+            unit = _unit(db, r.organization_id, data.unit_id)
+            if action == Action.REDISPATCH:
+                if unit.id == r.unit_id:
+                    raise ValidationFailed.field("unit_id", "Chọn đơn vị khác với đơn vị đã báo ngoài khu vực.")
+                if data.area_id:
+                    _check_refs(db, r.organization_id, data.area_id, None)
+                    r.area_id = data.area_id
+            r.unit_id, r.unit_path, r.assignee_id = unit.id, unit.path, None
+            r.dispatched_at = now
+            r.due_at = sla.due_time(db, r.organization_id, r.category_id, unit.id, now)[0]
+            r.pending_note, r.pending_support_unit_id = "", None
+        elif action == Action.ASSIGN_SUBUNIT:
+            unit = _unit(db, r.organization_id, data.unit_id)
+            if unit.id == r.unit_id or not unit.path.startswith(r.unit_path):
+                raise ValidationFailed.field("unit_id", "Chọn một đơn vị cấp dưới của đơn vị đang xử lý.")
+            r.unit_id, r.unit_path = unit.id, unit.path
+        elif action == Action.ASSIGN_SPECIALIST:
+            r.assignee_id = _check_assignee(db, r, data.assignee_id).id
+        elif action == Action.SUBMIT_RESULT:
+            r.result = data.result
+            r.resolved_at = now
+        elif action in (Action.PROPOSE_SPAM, Action.PROPOSE_OUT_OF_AREA, Action.PROPOSE_SUPPORT):
+            r.pending_note = data.note
+            if action == Action.PROPOSE_SUPPORT:
+                support = _unit(db, r.organization_id, data.support_unit_id, "support_unit_id")
+                if support.id == r.unit_id or any(s.department_id == support.id for s in r.support_units):
+                    raise ValidationFailed.field("support_unit_id", "Đơn vị này đã tham gia xử lý phản ánh.")
+                r.pending_support_unit_id = support.id
+        elif action == Action.APPROVE_PROPOSAL:
+            if current == Status.SUPPORT_PROPOSED:
+                r.support_units.append(ReportSupportUnit(department_id=r.pending_support_unit_id, note=r.pending_note))
+                r.pending_note = ""  # spam / out-of-area keep the reason for the call center
+            r.pending_support_unit_id = None
+        elif action == Action.REJECT_PROPOSAL:
+            r.pending_note, r.pending_support_unit_id = "", None
+        elif action == Action.RETURN_FOR_REWORK:
+            r.resolved_at = None
+        elif action in (Action.CLOSE, Action.CLOSE_SPAM, Action.MARK_SPAM):
+            r.closed_at = now
+        elif action == Action.REOPEN:
+            r.closed_at = r.resolved_at = None
+            r.assignee_id = None
+        r.status = target.value
     db.flush()
     _history(db, r, p, "auto_dispatch" if p is None else action.value, current.value, data.note or data.result[:500])
     record(db, p, f"report.{action.value}", "report", r.id, organization_id=r.organization_id,

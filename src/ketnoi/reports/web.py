@@ -21,6 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ketnoi.catalog.models import Area, Category
 from ketnoi.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from ketnoi.core import listing
 from ketnoi.core.listing import Page
 from ketnoi.db.base import utcnow
 from ketnoi.identity.models import Department, Organization, User
@@ -253,9 +254,10 @@ def report_list(request: Request, db: DbDep, p: Principal = console("reports.rea
            "columns": LIST_COLUMNS, "view": f.view, "list_error": error, "can_export": p.has("reports.export")}
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "report-list":
         return render(request, "reports_table.html", p, **ctx)
-    counts = queries.counts_by_view(db, p)
-    views = [(k, label, counts.get(k, 0)) for k, label in queries.VIEWS.items()
-             if k != "unit" or p.department_id]
+    cap = listing.COUNT_CAP  # the tabs count up to the cap too: "10.000+"
+    counts = queries.counts_by_view(db, p, cap=cap)
+    views = [(k, label, f"{cap:,}+".replace(",", ".") if counts.get(k, 0) > cap else counts.get(k, 0))
+             for k, label in queries.VIEWS.items() if k != "unit" or p.department_id]
     org = p.organization_id
     filters = [
         Filter("status", "Trạng thái", [(s.value, STATUS_LABELS[s]) for s in Status]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ketnoi.core.listing import MAX_PAGE_SIZE, ListParams
 
@@ -16,7 +16,8 @@ class Paged(BaseModel, Generic[T]):
     items: list[T]
     page: int
     page_size: int
-    total: int
+    total: int = Field(description="Số bản ghi; khi total_capped = true: đã đếm đến giới hạn, còn nhiều hơn total.")
+    total_capped: bool = Field(False, description="true khi danh sách có hơn `total` bản ghi (ngừng đếm ở 10.000).")
 
 
 class FieldError(BaseModel):

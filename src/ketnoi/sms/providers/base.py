@@ -29,6 +29,9 @@ class SubmitResult:
     provider_message_ids: list[str]  # one per part, in part order
     parts: int
     encoding: Literal["gsm7", "ucs2"]
+    # Parts submitted again because the connection dropped before the SMSC answered (the first
+    # copy may have been accepted too); the core records it in the message's history. See smpp.py.
+    resent_in_doubt: int = 0
 
 
 class SendFailure(Exception):
