@@ -42,11 +42,11 @@ if "KETNOI_DATA_DIR" not in os.environ:  # the bench's own settings directory, r
     os.environ["KETNOI_DATA_DIR"] = tempfile.mkdtemp(prefix="ketnoi-bench-data-")
     atexit.register(shutil.rmtree, os.environ["KETNOI_DATA_DIR"], True)
 
-from sqlalchemy import func, literal_column, select, text  # noqa: E402
+from sqlalchemy import event, func, select, text  # noqa: E402
 
 from ketnoi.bootstrap import prepare  # noqa: E402
 from ketnoi.catalog.models import Area, Category  # noqa: E402
-from ketnoi.core.listing import ListParams  # noqa: E402
+from ketnoi.core.listing import COUNT_CAP, ListParams  # noqa: E402
 from ketnoi.db.session import Database  # noqa: E402
 from ketnoi.identity.models import Department, Organization, PermissionGroup, User  # noqa: E402
 from ketnoi.identity.principal import Principal  # noqa: E402
@@ -478,11 +478,27 @@ def list_cases(ref: Reference, now: datetime, rng: random.Random):
 SEARCH = "đèn đường"  # q: a substring search over code, title, name, phone and content (no index can serve it)
 
 
+def _explain(db: Database, s, stmt) -> list[str]:
+    """The plan of ``stmt`` as it runs, with its parameters (EXPLAIN put in front of the SQL)."""
+    prefix = "EXPLAIN QUERY PLAN " if db.dialect == "sqlite" else "EXPLAIN (ANALYZE, BUFFERS) "
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        return prefix + statement, parameters
+
+    event.listen(db.engine, "before_cursor_execute", before, retval=True)
+    try:
+        result = s.connection().execute(stmt)
+        rows = result.cursor.fetchall() if result.cursor else []
+    finally:
+        event.remove(db.engine, "before_cursor_execute", before)
+    return [" | ".join(str(x) for x in row) for row in rows]
+
+
 def bench_lists(db: Database, ref: Reference, ps: dict[str, Principal], now: datetime, repeat: int,
-                rng: random.Random, explain: bool, log, cap: int = 10_000) -> list[Result]:
-    """Each list end to end (``queries.list_reports``), then its two queries apart: the COUNT(*) of
-    the total and the page itself; and the COUNT capped at ``cap`` rows, as a list could show
-    "hơn 10.000" instead of an exact total."""
+                rng: random.Random, explain: bool, log, cap: int = COUNT_CAP) -> list[Result]:
+    """Each list end to end (``queries.list_reports``: the page of 20 and its total, counted up to
+    ``cap`` rows), then its queries apart: the exact COUNT (``count_reports`` without a cap), the
+    COUNT stopped at ``cap`` + 1 rows, and the page itself."""
     results = []
     cases = list_cases(ref, now, rng) + [(f"Tìm kiếm q='{SEARCH}' (tham khảo)", lambda i: "coordinator",
                                           lambda i: queries.ReportFilters(), 1)]
@@ -490,49 +506,62 @@ def bench_lists(db: Database, ref: Reference, ps: dict[str, Principal], now: dat
         counts, capped, fetches, totals = [], [], [], []
         q = SEARCH if name.startswith("Tìm kiếm") else ""
 
-        def run(i: int) -> None:
+        def run(i: int, who=who, make=make, page=page, q=q, totals=totals, counts=counts, capped=capped,
+                fetches=fetches) -> None:
             p, f = ps[who(i)], make(i)
             params = ListParams(page=page, page_size=20, q=q)
             with db.session() as s:
                 t = time.perf_counter()
                 pg = queries.list_reports(s, p, params, f)
                 totals.append(time.perf_counter() - t)
-                stmt = queries.filtered(s, p, f, q).order_by(None)
                 t = time.perf_counter()
-                s.scalar(select(func.count()).select_from(stmt.subquery()))
+                run.exact = queries.count_reports(s, p, f, q)[0]  # type: ignore[attr-defined]
                 counts.append(time.perf_counter() - t)
                 t = time.perf_counter()
-                s.scalar(select(func.count()).select_from(
-                    stmt.with_only_columns(literal_column("1"), maintain_column_froms=True).limit(cap + 1).subquery()))
+                queries.count_reports(s, p, f, q, cap=cap)
                 capped.append(time.perf_counter() - t)
+                stmt = queries.filtered(s, p, f, q)
                 t = time.perf_counter()
                 s.scalars(stmt.order_by(Report.received_at.desc()).offset((page - 1) * 20).limit(20)).all()
                 fetches.append(time.perf_counter() - t)
-                run.total = pg.total  # type: ignore[attr-defined]
+                run.total = f"{pg.total:,}" + ("+" if pg.total_capped else "")  # type: ignore[attr-defined]
 
         slow = {"warmup": 0, "budget": 0.0, "min_samples": 1} if q else {}
         k = len(timed(repeat, run, **slow))  # the warm-up samples are dropped
         r = Result(name, totals[-k:], {"count_p95": ms(pct(counts[-k:], 0.95)),
                                        "capped_p95": ms(pct(capped[-k:], 0.95)),
-                                       "rows_p95": ms(pct(fetches[-k:], 0.95)), "total": run.total, "runs": k})
+                                       "rows_p95": ms(pct(fetches[-k:], 0.95)), "total": run.exact,
+                                       "shown": run.total, "runs": k})
         results.append(r)
         log(f"  {name:38} p50 {r.p50:8.1f} ms  p95 {r.p95:8.1f} ms  (COUNT p95 {r.extra['count_p95']:.1f}, "
             f"COUNT≤{cap:,} p95 {r.extra['capped_p95']:.1f}, page p95 {r.extra['rows_p95']:.1f}; "
-            f"{r.extra['total']:,} rows, {k} runs)")
+            f"{r.extra['total']:,} rows, shown as {r.extra['shown']}; {k} runs)")
         if explain:
             with db.session() as s:
                 p, f = ps[who(0)], make(0)
-                stmt = queries.filtered(s, p, f)
-                for label, q in (("count", select(func.count()).select_from(stmt.order_by(None).subquery())),
-                                 ("page", stmt.order_by(Report.received_at.desc()).offset((page - 1) * 20)
-                                  .limit(20))):
-                    sql = str(q.compile(s.get_bind(), compile_kwargs={"literal_binds": True}))
-                    prefix = "EXPLAIN QUERY PLAN " if db.dialect == "sqlite" else "EXPLAIN (ANALYZE, BUFFERS) "
-                    plan = s.execute(text(prefix + sql)).all()
-                    log(f"    -- {label}:")
-                    for row in plan:
-                        log("      " + " | ".join(str(x) for x in row))
+                for k, part in enumerate(queries._count_parts(s, p, f, q), 1):
+                    log(f"    -- count, part {k}:")
+                    for line in _explain(db, s, select(func.count()).select_from(part.subquery())):
+                        log("      " + line)
+                log("    -- page:")
+                page_stmt = queries.filtered(s, p, f, q).order_by(Report.received_at.desc())
+                for line in _explain(db, s, page_stmt.offset((page - 1) * 20).limit(20)):
+                    log("      " + line)
     return results
+
+
+def bench_tabs(db: Database, ref: Reference, ps: dict[str, Principal], repeat: int, log) -> list[Result]:
+    """The console's list page also counts every named list for its tabs (up to the cap each)."""
+    out = []
+    for name, who in (("Thanh đếm các danh sách: điều phối viên", lambda i: "coordinator"),
+                      ("Thanh đếm các danh sách: lãnh đạo đơn vị", lambda i: f"manager:{ref.top[i % len(ref.top)].id}")):
+        def run(i: int, who=who) -> None:
+            with db.session() as s:
+                queries.counts_by_view(s, ps[who(i)], cap=COUNT_CAP)
+
+        out.append(Result(name, timed(repeat, run)))
+        log(f"  {name:38} p50 {out[-1].p50:8.1f} ms  p95 {out[-1].p95:8.1f} ms  ({len(queries.VIEWS)} COUNT≤{COUNT_CAP:,})")
+    return out
 
 
 def bench_detail_and_transitions(db: Database, ref: Reference, ps: dict[str, Principal], repeat: int,
@@ -692,7 +721,8 @@ def run_backend(kind: str, args, log) -> dict:
             f"analyze {time.perf_counter() - t:.0f} s")
         ps = principals(db, ref)
         lists = bench_lists(db, ref, ps, now, args.repeat, rng, args.explain, log)
-        ops = bench_detail_and_transitions(db, ref, ps, args.repeat, rng, log)
+        ops = bench_tabs(db, ref, ps, args.repeat, log) + bench_detail_and_transitions(db, ref, ps, args.repeat, rng,
+                                                                                         log)
         exp = bench_export(db, ref, ps, min(args.export_rows, args.n // 2), log) if args.export_rows else {}
         if kind == "sqlite":
             size = Path(url.removeprefix("sqlite:///")).stat().st_size

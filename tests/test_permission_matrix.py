@@ -157,6 +157,7 @@ class RealObjects:
                              "dispatch-rules.rule_id", "sla-rules.rule_id", "sla.rule_id")),
             (self._jobs, ("job_id",)),
             (self._knowledge, ("procedure_id", "answer_id", "event_id", "key_id")),
+            (self._sms, ("message_id", "provider_id", "template_id", "keyword-rules.rule_id", "phone")),
         ) for key in keys}
 
     def get(self, key: str) -> str | None:
@@ -217,6 +218,11 @@ class RealObjects:
             p = principal_for(s, s.get(User, creator))
             return {"job_id": jobs.enqueue(s, p, "reports.export", {}).id}
 
+
+    def _sms(self):
+        from tests.sms.helpers import sms_objects
+
+        return sms_objects(self.db, self.world.org_a)
 
     def _knowledge(self):
         from ketnoi.knowledge import schemas as KS

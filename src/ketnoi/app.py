@@ -27,13 +27,16 @@ STATIC = Path(__file__).resolve().parent / "web" / "static"
 # Every domain's JSON routers and console pages, mounted in this order.
 API_MODULES = ["ketnoi.identity.api", "ketnoi.audit.api", "ketnoi.outbox.api", "ketnoi.hub.api",
                "ketnoi.catalog.api", "ketnoi.reports.export_web", "ketnoi.reports.api", "ketnoi.reports.open311",
-               "ketnoi.jobs.api", "ketnoi.knowledge.api", "ketnoi.sms.api"]
+               "ketnoi.jobs.api", "ketnoi.knowledge.api", "ketnoi.sms.api",
+               "ketnoi.sms.gateway_api", "ketnoi.telephony.pbx.api", "ketnoi.videocall.api",
+               "ketnoi.videocall.signalling"]
 PAGE_MODULES = ["ketnoi.identity.web", "ketnoi.identity.web_admin", "ketnoi.audit.web", "ketnoi.outbox.web",
-                "ketnoi.catalog.web", "ketnoi.reports.web", "ketnoi.jobs.web", "ketnoi.knowledge.web"]
+                "ketnoi.catalog.web", "ketnoi.reports.web", "ketnoi.jobs.web", "ketnoi.knowledge.web",
+                "ketnoi.sms.web", "ketnoi.sms.web_admin", "ketnoi.telephony.pbx.web", "ketnoi.videocall.web"]
 # Long-running services started with the app when background work is on. Each module has
 # ``async def start(app) -> stop`` where ``stop`` is an async callable (or None when the service
 # is disabled by settings). They start in this order and stop in reverse.
-SERVICE_MODULES: list[str] = ["ketnoi.sms.worker"]
+SERVICE_MODULES: list[str] = ["ketnoi.sms.worker", "ketnoi.videocall.runtime"]
 
 
 async def _outbox_worker(db: Database, interval: float = 2.0) -> None:

@@ -36,7 +36,8 @@ def _prepare():
 @app.command()
 def serve(host: str = typer.Option(None, help="Địa chỉ lắng nghe (mặc định KETNOI_HOST)"),
           port: int = typer.Option(None, help="Cổng (mặc định KETNOI_PORT)"),
-          demo: bool = typer.Option(False, "--demo", help="Nạp dữ liệu mẫu trước khi chạy")):
+          demo: bool = typer.Option(False, "--demo", help="Nạp dữ liệu mẫu trước khi chạy"),
+          no_telephony: bool = typer.Option(False, "--no-telephony", help="Không chạy tổng đài (SIP/RTP)")):
     """Migrate, create the first administrator if needed, and serve the console and API."""
     import uvicorn
 
@@ -44,6 +45,8 @@ def serve(host: str = typer.Option(None, help="Địa chỉ lắng nghe (mặc �
     from ketnoi.bootstrap import ensure_first_admin
 
     settings, db = _prepare()
+    if no_telephony:
+        settings.telephony = False
     created = ensure_first_admin(settings, db)
     if demo:
         from ketnoi.demo import load_demo

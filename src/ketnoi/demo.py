@@ -118,6 +118,10 @@ def _load_domains(db: Database, org_id: str, depts: dict) -> list[str]:
         corpus = Path(__file__).resolve().parent / "knowledge" / "data" / "procedures.jsonl.gz"
         res = import_jsonl(db.session, corpus, org_id)
         out.append(f"Cơ sở tri thức: {res.inserted} thủ tục hành chính (nguồn: Cổng DVC quốc gia).")
+    # telephony: extensions 1001–1006, loopback trunk, DID 1022 → welcome prompt → 1001, applied
+    from ketnoi.telephony.pbx.demo import provision_demo
+
+    out += provision_demo(db, org_id)
     with db.session() as s:
         if s.scalar(select(Report.id).where(Report.organization_id == org_id).limit(1)):
             return out

@@ -85,6 +85,18 @@ class Settings(BaseSettings):
     # --- end SMS ---
 
     # --- Call engine (telephony/) ---
+    # The call engine runs inside `ketnoi serve` (off with `--no-telephony` or KETNOI_TELEPHONY=false).
+    telephony: bool = True
+    # Address the SIP and RTP sockets bind to: 0.0.0.0 to take calls from phones and trunks on the
+    # network. Each organization's SIP ports and RTP range come from its applied PBX settings (CC-05).
+    sip_bind_address: str = "127.0.0.1"
+    # NAT keep-alive: OPTIONS to every registered contact this often (seconds; 0 = off).
+    sip_keepalive_seconds: int = 30
+    # Seconds an extension rings before the call counts as unanswered (no answer → 480).
+    sip_ring_timeout_seconds: int = 45
+    # Digest algorithms offered to phones, in order (RFC 8760). MD5 first by default: many desk phones
+    # (and SIPp) take the first challenge and fail on SHA-256; put SHA-256 first when all phones know it.
+    sip_digest_algorithms: str = "MD5,SHA-256"
     # --- end telephony ---
 
     # --- Video calls (videocall/) ---

@@ -144,8 +144,8 @@ def test_unit_filter_count_walks_the_unit_path_index_on_sqlite(rw, database):
         pytest.skip("SQLite's planner only; PostgreSQL keeps LIKE with its varchar_pattern_ops index")
     with rw.db.session() as s:
         p = rw.actor("coordinator")
-        stmt, ors = queries._selection(s, p, queries.ReportFilters(unit_id=rw.world.dept["A-ROOT"]))
-        (part,) = queries._count_parts(stmt, ors)
+        f = queries.ReportFilters(unit_id=rw.world.dept["A-ROOT"])
+        (part,) = queries._count_parts(s, p, f)
         sql = str(part.compile(s.get_bind(), compile_kwargs={"literal_binds": True}))
         plan = " ".join(str(row[-1]) for row in s.execute(text("EXPLAIN QUERY PLAN " + sql)))
     assert "ix_reports_live_org_unit_path" in plan and "unit_path>?" in plan.replace(" ", ""), plan

@@ -8,7 +8,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -16,7 +16,13 @@ from ketnoi.sms import config
 from ketnoi.sms import schemas as S
 from ketnoi.sms.models import SmsMessage
 from ketnoi.sms.providers.base import (
-    DeliveryReceipt, IncomingSms, OutgoingSms, PermanentFailure, ProviderConfig, ProviderSink, SubmitResult,
+    DeliveryReceipt,
+    IncomingSms,
+    OutgoingSms,
+    PermanentFailure,
+    ProviderConfig,
+    ProviderSink,
+    SubmitResult,
     TemporaryFailure,
 )
 from ketnoi.sms.providers.registry import ProviderSet
@@ -29,7 +35,7 @@ HTTP_CONFIG = {"url": "http://127.0.0.1:9/send"}  # valid for the registry's sch
 class FakeProvider:
     """Accepts (or fails) sends in memory, numbering parts; ``script`` decides per send."""
 
-    def __init__(self, cfg: ProviderConfig, world: "FakeWorld"):
+    def __init__(self, cfg: ProviderConfig, world: FakeWorld):
         self.name, self.cfg, self.world = cfg.name, cfg, world
         self.sink: ProviderSink | None = None
         self.sent: list[OutgoingSms] = []
@@ -112,8 +118,24 @@ def statuses(database) -> dict[str, str]:
 def incoming(provider: str, pid: str, sender: str = "0912345678", text: str = "Xin chào", to: str = "1022",
              at: datetime | None = None) -> IncomingSms:
     return IncomingSms(provider=provider, provider_message_id=pid, sender=sender, to=to, text=text,
-                       received_at=at or datetime.now(timezone.utc))
+                       received_at=at or datetime.now(UTC))
 
 
 def receipt(provider: str, pid: str, status: str = "delivered", error: str | None = None) -> DeliveryReceipt:
     return DeliveryReceipt(provider=provider, provider_message_id=pid, status=status, error=error)  # type: ignore[arg-type]
+
+
+def sms_objects(database, org_id: str) -> dict[str, str]:
+    """One of each SMS object of an organization, for the permission matrix's path parameters."""
+    from ketnoi.sms import service
+
+    provider_id = add_provider(database, org_id, f"matrix-{org_id[:6]}", default=True)
+    with database.session() as s:
+        t = config.create_template(s, SYSTEM, S.TemplateIn(code="matrix", name="Mẫu", body="Mã {code}",
+                                                          organization_id=org_id))
+        rule = config.create_rule(s, SYSTEM, S.KeywordRuleIn(keyword="MX", ack_template_id=t.id,
+                                                            organization_id=org_id))
+        m = service.store_incoming(s, incoming(f"matrix-{org_id[:6]}", "matrix-1", sender="0912345670",
+                                               text="Hỏi về thủ tục"))
+        return {"message_id": m.id, "provider_id": provider_id, "template_id": t.id,
+                "keyword-rules.rule_id": rule.id, "phone": m.phone}

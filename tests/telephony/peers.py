@@ -18,6 +18,7 @@ import socket
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 LOOPBACK = "127.0.0.1"
@@ -82,15 +83,17 @@ class Sipp:
     """One SIPp process running a scenario of ``tests/telephony/scenarios`` (or a path).
 
     ``remote`` is ``host:port`` for a UAC; None for a UAS waiting on ``port``. ``keys`` become
-    ``[name]`` keywords in the scenario (``-key``). Use ``await run()`` for a scenario that ends by
-    itself, or ``start()`` … ``wait()`` around actions that need the peer to be listening.
+    ``[name]`` keywords in the scenario (``-key``). ``audio`` (raw µ-law) is what the scenario's
+    ``rtp_stream="audio.ul"`` plays. Use ``await run()`` for a scenario that ends by itself, or
+    ``start()`` … ``wait()`` around actions that need the peer to be listening.
     """
 
     def __init__(self, scenario: str | Path, *, remote: str | None = None, port: int | None = None,
                  service: str | None = None, user: str | None = None, password: str | None = None,
                  calls: int = 1, rate: float | None = None, rate_period_ms: int | None = None,
                  limit: int | None = None, duration_ms: int | None = None, transport: str = "u1",
-                 media_port: int | None = None, rtp_echo: bool = False, keys: dict[str, str] | None = None,
+                 media_port: int | None = None, rtp_echo: bool = False, audio: Path | None = None,
+                 keys: dict[str, str] | None = None, local_ip: str = LOOPBACK,
                  timeout: float = 30, trace_messages: bool = True, extra: list[str] | tuple = ()) -> None:
         self.scenario = Path(scenario) if os.sep in str(scenario) else SCENARIOS / f"{scenario}.xml"
         self.remote = remote
@@ -98,8 +101,12 @@ class Sipp:
         self.media_port = media_port
         self.timeout = timeout
         self.dir = Path(tempfile.mkdtemp(prefix="ketnoi-sipp-"))
+        self.local_ip = local_ip
+        if audio is not None:
+            (self.dir / "audio.ul").symlink_to(Path(audio).resolve())
+            media_port = media_port or free_ports(4, udp=True)[0]
         args = ["sipp"] + ([remote] if remote else []) + [
-            "-sf", str(self.scenario), "-i", LOOPBACK, "-p", str(self.port), "-t", transport,
+            "-sf", str(self.scenario), "-i", local_ip, "-p", str(self.port), "-t", transport,
             "-m", str(calls), "-nostdin", "-ci", LOOPBACK, "-cp", str(free_port(tcp=False)),
             "-timeout", f"{int(timeout)}s", "-timeout_error", "-max_recv_loops", "10000",
             "-trace_stat", "-stf", str(self.dir / "stat.csv"), "-fd", "1",
@@ -122,7 +129,7 @@ class Sipp:
             args += ["-d", str(duration_ms)]
         if media_port is not None or rtp_echo:
             self.media_port = media_port or free_ports(4, udp=True)[0]
-            args += ["-mi", LOOPBACK, "-mp", str(self.media_port)]
+            args += ["-mi", local_ip, "-mp", str(self.media_port)]
         if rtp_echo:
             args.append("-rtp_echo")
         for name, value in (keys or {}).items():
@@ -141,7 +148,7 @@ class Sipp:
         assert self.proc is not None, "start() first"
         try:
             self._output, _ = await asyncio.wait_for(self.proc.communicate(), self.timeout + 15)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self.stop()
         return self.result()
 
@@ -155,7 +162,7 @@ class Sipp:
                 self.proc.terminate()
             try:
                 await asyncio.wait_for(self.proc.wait(), 5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     self.proc.kill()
                 await self.proc.wait()
@@ -183,7 +190,7 @@ class Sipp:
     def cleanup(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    async def __aenter__(self) -> Sipp:
+    async def __aenter__(self) -> Self:
         return await self.start()
 
     async def __aexit__(self, *exc) -> None:
@@ -232,11 +239,10 @@ class Baresip:
         self.log = self.dir / "baresip.log"
 
     async def start(self) -> Baresip:
-        logf = open(self.log, "wb")
-        self.proc = await asyncio.create_subprocess_exec(
-            "baresip", "-f", str(self.dir), "-t", str(self.lifetime), stdin=asyncio.subprocess.DEVNULL,
-            stdout=logf, stderr=asyncio.subprocess.STDOUT, cwd=self.dir)
-        logf.close()
+        with self.log.open("wb") as logf:
+            self.proc = await asyncio.create_subprocess_exec(
+                "baresip", "-f", str(self.dir), "-t", str(self.lifetime), stdin=asyncio.subprocess.DEVNULL,
+                stdout=logf, stderr=asyncio.subprocess.STDOUT, cwd=self.dir)
         for _ in range(100):
             try:
                 self._reader, self._writer = await asyncio.open_connection(LOOPBACK, self.ctrl_port)
@@ -325,7 +331,7 @@ class Baresip:
                 await asyncio.wait_for(self.command("quit", timeout=2), 3)
             try:
                 await asyncio.wait_for(self.proc.wait(), 3)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     self.proc.kill()
                 await self.proc.wait()
@@ -339,7 +345,7 @@ class Baresip:
     def cleanup(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    async def __aenter__(self) -> Baresip:
+    async def __aenter__(self) -> Self:
         return await self.start()
 
     async def __aexit__(self, *exc) -> None:

@@ -71,6 +71,34 @@ def apply_search(stmt: Select, q: str, columns: list) -> Select:
     return stmt
 
 
+class Unindexed(ColumnElement[Any]):
+    """``column`` as a value no index may serve: ``+column`` on SQLite, the column elsewhere.
+    SQLite plans without statistics; where its guess is wrong (a partial index of the whole
+    organization chosen over a user's own index, a range sorted instead of an ordered walk) the
+    query says which term must not drive. PostgreSQL chooses from its statistics."""
+
+    inherit_cache = True
+    _traverse_internals: ClassVar = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column) -> None:
+        self.column = column.__clause_element__() if hasattr(column, "__clause_element__") else column
+        self.type = self.column.type
+
+
+@compiles(Unindexed)
+def _unindexed(element: Unindexed, compiler, **kw) -> str:
+    return compiler.process(element.column, **kw)
+
+
+@compiles(Unindexed, "sqlite")
+def _unindexed_sqlite(element: Unindexed, compiler, **kw) -> str:
+    return "+" + compiler.process(element.column, **kw)
+
+
+def unindexed(column) -> ColumnElement[Any]:
+    return Unindexed(column)
+
+
 class PathPrefix(ColumnElement[bool]):
     """``column`` starts with ``prefix`` (a tree path such as ``/a/b/``), written so that an index
     on the column serves it: ``LIKE 'prefix%'`` in general (PostgreSQL: with a
@@ -81,7 +109,7 @@ class PathPrefix(ColumnElement[bool]):
     type = Boolean()
     _is_implicitly_boolean = True  # a condition as it stands (no '= 1' on SQLite)
     _traverse_internals: ClassVar = [("like", InternalTraversal.dp_clauseelement),
-                           ("range", InternalTraversal.dp_clauseelement)]
+                                     ("range", InternalTraversal.dp_clauseelement)]
 
     def __init__(self, column, prefix: str) -> None:
         # prefix⁺: the last character raised by one; in code-point (binary, UTF-8) order exactly the
@@ -101,8 +129,10 @@ def _path_prefix_range(element: PathPrefix, compiler, **kw) -> str:
     return f"({compiler.process(element.range, **kw)})"
 
 
-def path_startswith(column, prefix: str) -> ColumnElement[bool]:
-    return PathPrefix(column, prefix)
+def path_startswith(column, prefix: str, indexed: bool = True) -> ColumnElement[bool]:
+    """``column`` starts with ``prefix``; ``indexed=False``: the same test, but SQLite must not
+    drive the query from an index on ``column`` (a page walked in order of another index)."""
+    return PathPrefix(column if indexed else Unindexed(column), prefix)
 
 
 def count_rows(db: Session, parts: Sequence[Select], cap: int | None) -> tuple[int, bool]:

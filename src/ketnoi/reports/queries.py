@@ -11,7 +11,15 @@ from sqlalchemy.orm import Session
 
 from ketnoi.catalog.models import Area
 from ketnoi.core.errors import ValidationFailed
-from ketnoi.core.listing import ListParams, Page, apply_search, count_rows, paginate, path_startswith
+from ketnoi.core.listing import (
+    ListParams,
+    Page,
+    apply_search,
+    count_rows,
+    paginate,
+    path_startswith,
+    unindexed,
+)
 from ketnoi.db.base import utcnow
 from ketnoi.identity.models import Department
 from ketnoi.identity.principal import Principal
@@ -62,61 +70,66 @@ class ReportFilters:
     ids: list[str] | None = None  # chosen rows (exports)
 
 
-def _selection(db: Session, p: Principal, f: ReportFilters, q: str = "") -> tuple[Select, list[Either]]:
-    """The list's conditions except its ORs, and its ORs (the unit scope, "mine")."""
+def _selection(db: Session, p: Principal, f: ReportFilters, q: str = "",
+               narrow: bool = False) -> tuple[Select, list[Either]]:
+    """The list's conditions but the organization and its ORs; and its ORs and unit-path prefixes,
+    each in a page form and as disjoint count parts (``service.Either``). ``narrow``: the
+    conditions of a count part driven by a user's or the support table's index, which no index
+    of the other conditions may take over on SQLite (``core.listing.unindexed``)."""
     if f.view not in VIEWS:
         raise ValidationFailed.field("view", "Danh sách không hợp lệ. Chọn một trong: " + ", ".join(VIEWS))
-    stmt = select(Report).where(*live_in_organization(p))
-    scope, ors = unit_scope(p), []
+    col = unindexed if narrow else (lambda c: c)
+    stmt = select(Report)
+    scope, ors = unit_scope(p, narrow), []
     now = utcnow()
+    running = [s.value for s in RUNNING]
 
     def in_unit(dept: Department | None) -> None:
         nonlocal stmt, scope
         if dept is None:
             stmt = stmt.where(Report.id.is_(None))
             return
-        stmt = stmt.where(path_startswith(Report.unit_path, dept.path))
+        ors.append(Either(path_startswith(Report.unit_path, dept.path, indexed=False),
+                          [([path_startswith(Report.unit_path, dept.path, indexed=not narrow)], False)]))
         if p.covers_unit(dept.path):  # the subtree lies inside the unit scope: the scope adds nothing
             scope = None
 
     if f.view in _VIEW_STATUSES:
-        stmt = stmt.where(Report.status.in_([s.value for s in _VIEW_STATUSES[f.view]]))
+        stmt = stmt.where(col(Report.status).in_([s.value for s in _VIEW_STATUSES[f.view]]))
     elif f.view == "overdue" or f.overdue:
-        stmt = stmt.where(Report.due_at < now, Report.status.in_([s.value for s in RUNNING]))
+        stmt = stmt.where(col(Report.due_at) < now, col(Report.status).in_(running))
     elif f.view == "near_due":
         near = now + timedelta(hours=get_settings().report_near_due_hours)
-        stmt = stmt.where(Report.due_at >= now, Report.due_at < near,
-                          Report.status.in_([s.value for s in RUNNING]))
+        stmt = stmt.where(col(Report.due_at) >= now, col(Report.due_at) < near, col(Report.status).in_(running))
     elif f.view == "mine":  # assigned to or created by the user: inside any unit scope
-        mine = Report.assignee_id == p.user_id
-        ors.append(Either(or_(mine, Report.created_by_id == p.user_id), [
-            [mine], [Report.assignee_id.is_distinct_from(p.user_id), Report.created_by_id == p.user_id]]))
+        mine, created = Report.assignee_id == p.user_id, Report.created_by_id == p.user_id
+        ors.append(Either(or_(mine, created), [
+            ([mine], True), ([Report.assignee_id.is_distinct_from(p.user_id), created], True)]))
         scope = None
     elif f.view == "unit":
         in_unit(db.get(Department, p.department_id) if p.department_id else None)
     if f.overdue is False:
-        stmt = stmt.where(or_(Report.due_at.is_(None), Report.due_at >= now,
-                              Report.status.not_in([s.value for s in RUNNING])))
+        stmt = stmt.where(or_(Report.due_at.is_(None), Report.due_at >= now, Report.status.not_in(running)))
     if f.status:
         statuses = [s for s in f.status.split(",") if s]
         bad = [s for s in statuses if s not in {x.value for x in Status}]
         if bad:
             raise ValidationFailed.field("status", f"Trạng thái không hợp lệ: {', '.join(bad)}.")
-        stmt = stmt.where(Report.status.in_(statuses))
+        stmt = stmt.where(col(Report.status).in_(statuses))
     if f.category_id:
-        stmt = stmt.where(Report.category_id == f.category_id)
+        stmt = stmt.where(col(Report.category_id) == f.category_id)
     if f.area_id:  # the area and the areas inside it (a province holds its wards), like units below
         area = db.get(Area, f.area_id)
-        stmt = stmt.where(Report.area_id.in_(select(Area.id).where(Area.path.startswith(area.path)))) if (
-            area and area.path) else stmt.where(Report.area_id == f.area_id)
+        stmt = stmt.where(col(Report.area_id).in_(select(Area.id).where(Area.path.startswith(area.path)))) if (
+            area and area.path) else stmt.where(col(Report.area_id) == f.area_id)
     if f.unit_id:
         in_unit(db.get(Department, f.unit_id))
     if f.channel:
-        stmt = stmt.where(Report.channel == f.channel)
+        stmt = stmt.where(col(Report.channel) == f.channel)
     if f.since:
-        stmt = stmt.where(Report.received_at >= f.since)
+        stmt = stmt.where(col(Report.received_at) >= f.since)
     if f.until:
-        stmt = stmt.where(Report.received_at < f.until)
+        stmt = stmt.where(col(Report.received_at) < f.until)
     if f.ids is not None:
         stmt = stmt.where(Report.id.in_(f.ids[:5000]))
     if q:
@@ -132,29 +145,33 @@ def _selection(db: Session, p: Principal, f: ReportFilters, q: str = "") -> tupl
 def filtered(db: Session, p: Principal, f: ReportFilters, q: str = "") -> Select:
     """The reports of a list, unordered: the principal's scope, the view, the filters and ``q``."""
     stmt, ors = _selection(db, p, f, q)
-    return stmt.where(*(o.either for o in ors))
+    return stmt.where(*live_in_organization(p), *(o.either for o in ors))
 
 
-def _count_parts(stmt: Select, ors: list[Either]) -> list[Select]:
-    """``stmt`` with its ORs as disjoint statements (one per combination of their parts)."""
-    combos: list[list] = [[]]
-    for o in ors:
-        combos = [c + part for c in combos for part in o.parts]
-    base = stmt.with_only_columns(Report.id)
-    return [base.where(*c) for c in combos]
+def _count_parts(db: Session, p: Principal, f: ReportFilters, q: str = "") -> list[Select]:
+    """The list as disjoint statements, one per combination of the parts of its ORs; a
+    combination with a narrow part takes its conditions from the narrow form of the list."""
+    forms = [_selection(db, p, f, q), _selection(db, p, f, q, narrow=True)]
+    combos: list[tuple[list[int], bool]] = [([], False)]
+    for k, o in enumerate(forms[0][1]):
+        combos = [(c + [i], narrow or n) for c, narrow in combos for i, (_, n) in enumerate(o.parts)]
+    out = []
+    for picks, narrow in combos:
+        stmt, ors = forms[narrow]
+        conditions = [cond for o, i in zip(ors, picks) for cond in o.parts[i][0]]
+        out.append(stmt.with_only_columns(Report.id).where(*live_in_organization(p, narrow), *conditions))
+    return out
 
 
 def list_reports(db: Session, p: Principal, params: ListParams, f: ReportFilters,
                  count_cap: int | None = -1) -> Page:
-    stmt, ors = _selection(db, p, f, params.q)
-    return paginate(db, stmt.where(*(o.either for o in ors)), params, SORTABLE, "-received_at",
-                    count_parts=_count_parts(stmt, ors), count_cap=count_cap)
+    return paginate(db, filtered(db, p, f, params.q), params, SORTABLE, "-received_at",
+                    count_parts=_count_parts(db, p, f, params.q), count_cap=count_cap)
 
 
 def count_reports(db: Session, p: Principal, f: ReportFilters, q: str = "", cap: int | None = None) -> tuple[int, bool]:
     """(total, capped) of a list, counted over the disjoint parts of its ORs."""
-    stmt, ors = _selection(db, p, f, q)
-    return count_rows(db, _count_parts(stmt, ors), cap)
+    return count_rows(db, _count_parts(db, p, f, q), cap)
 
 
 def counts_by_view(db: Session, p: Principal, cap: int | None = None) -> dict[str, int]:

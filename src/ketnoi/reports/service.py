@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from ketnoi.audit.service import record
 from ketnoi.catalog.models import Area, Category
 from ketnoi.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from ketnoi.core.listing import path_startswith
+from ketnoi.core.listing import path_startswith, unindexed
 from ketnoi.core.phone import normalize_phone
 from ketnoi.db.base import new_id, utcnow
 from ketnoi.identity.models import Department, User
@@ -39,37 +39,42 @@ ACTION_PERMISSION = {
 
 
 # --- visibility ---------------------------------------------------------------------------------
-def live_in_organization(p: Principal) -> list[ColumnElement[bool]]:
-    """Not deleted, and in the principal's organization (any for the system administrator)."""
+def live_in_organization(p: Principal, narrow: bool = False) -> list[ColumnElement[bool]]:
+    """Not deleted, and in the principal's organization (any for the system administrator).
+    ``narrow``: a part of a count driven by a small index of its own (a user's reports, the
+    supported ones), which the organization's indexes must not take over on SQLite."""
     out: list[ColumnElement[bool]] = [Report.deleted_at.is_(None)]
     if not p.is_sysadmin:
-        out.append(Report.organization_id == p.organization_id)
+        out.append((unindexed(Report.organization_id) if narrow else Report.organization_id) == p.organization_id)
     return out
 
 
 @dataclass
 class Either:
-    """An OR of conditions, and the same rows as disjoint conjunctions: the OR as it stands for a
-    page walked in order, the parts for a count, each part served by its own index."""
+    """A condition in two forms: ``either`` for a page walked in the order of the list's index
+    (no index on the unit path may drive it), and ``parts``, disjoint conjunctions whose rows
+    together are the same, for a count where each part is served by its own index. A part is
+    (conditions, narrow): narrow parts are driven by a user's or the support table's index."""
 
     either: ColumnElement[bool]
-    parts: list[list[ColumnElement[bool]]]
+    parts: list[tuple[list[ColumnElement[bool]], bool]]
 
 
-def unit_scope(p: Principal) -> Either | None:
+def unit_scope(p: Principal, narrow: bool = False) -> Either | None:
     """For a unit-scoped user: their unit subtree, what is assigned to them, what they created,
-    and where a unit of their subtree supports (None: the whole organization)."""
+    and where a unit of their subtree supports (None: the whole organization). ``narrow``: the
+    subtree part as a narrow count part must write it (no index on the unit path)."""
     if p.unit_path is None:
         return None
-    subtree = path_startswith(Report.unit_path, p.unit_path)
+    subtree = path_startswith(Report.unit_path, p.unit_path, indexed=not narrow)
     mine, created = Report.assignee_id == p.user_id, Report.created_by_id == p.user_id
     supported = Report.id.in_(select(ReportSupportUnit.report_id)
                               .join(Department, Department.id == ReportSupportUnit.department_id)
                               .where(path_startswith(Department.path, p.unit_path)))
     outside, not_mine = not_(subtree), Report.assignee_id.is_distinct_from(p.user_id)
-    return Either(or_(subtree, mine, created, supported), [
-        [subtree], [outside, mine], [outside, not_mine, created],
-        [outside, not_mine, Report.created_by_id.is_distinct_from(p.user_id), supported]])
+    return Either(or_(path_startswith(Report.unit_path, p.unit_path, indexed=False), mine, created, supported), [
+        ([subtree], False), ([outside, mine], True), ([outside, not_mine, created], True),
+        ([outside, not_mine, Report.created_by_id.is_distinct_from(p.user_id), supported], True)])
 
 
 def scope_filter(stmt, p: Principal):

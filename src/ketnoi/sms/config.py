@@ -18,7 +18,7 @@ from ketnoi.sms import schemas as S
 from ketnoi.sms import service
 from ketnoi.sms.models import SmsKeywordRule, SmsProvider, SmsTemplate
 
-SECRET_KEY_RE = re.compile(r"(pass|secret|token|api_?key|headers)", re.I)
+SECRET_KEY_RE = re.compile(r"(pass|secret|token|api_?key|headers)", re.IGNORECASE)
 
 
 def organization_for_write(db: Session, p: Principal, requested: str | None) -> str:

@@ -120,8 +120,8 @@ def write_workbook(db: Session, p: Principal, f: inbox.SmsFilters, path: Path, *
     ws.append([cell(summary(f, q, tz), font=Font(italic=True))])
     ws.append([cell(f"Xuất lúc {now.astimezone(tz).strftime('%H:%M %d/%m/%Y')} bởi {p.full_name or p.username}"
                     f" · Tổng số: {total:,} tin nhắn".replace(",", "."))])
-    head = dict(font=Font(bold=True), fill=PatternFill("solid", fgColor="DDE6F0"),
-                alignment=Alignment(wrap_text=True, vertical="center", horizontal="center"))
+    head = {"font": Font(bold=True), "fill": PatternFill("solid", fgColor="DDE6F0"),
+            "alignment": Alignment(wrap_text=True, vertical="center", horizontal="center")}
     ws.append([cell(h, **head) for h, _, _ in COLUMNS])
     n = 0
     result = db.execute(stmt.order_by(*order).execution_options(yield_per=BATCH))

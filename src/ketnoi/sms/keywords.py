@@ -28,7 +28,7 @@ KEYWORD_RE = re.compile(r"^[A-Z0-9]{1,20}$")
 def split_keyword(text: str) -> tuple[str, str]:
     """('PA', 'rest of the text') from 'pa: rest of the text'; the keyword is upper case."""
     stripped = (text or "").strip()
-    m = re.match(r"^([A-Za-z0-9]{1,20})[\s:.,;-]*(.*)$", stripped, re.S)
+    m = re.match(r"^([A-Za-z0-9]{1,20})[\s:.,;-]*(.*)$", stripped, re.DOTALL)
     if not m:
         return "", stripped
     return m.group(1).upper(), m.group(2).strip()
@@ -49,13 +49,13 @@ def matching_rule(db: Session, m: SmsMessage) -> tuple[SmsKeywordRule, str] | No
     return (rule, rest) if rule else None
 
 
-def _pending_notice(db: Session, phone: str) -> OutboxMessage | None:
+def _pending_notice(db: Session, phone: str, code: str) -> OutboxMessage | None:
     """The 'report received' notice the reports service just queued for this citizen (same transaction)."""
-    for obj in db.new:
-        if isinstance(obj, OutboxMessage) and obj.purpose == "report_received" and obj.recipient == phone \
-                and obj.status == "pending":
-            return obj
-    return None
+    from ketnoi.core.listing import like_escape
+
+    return db.scalar(select(OutboxMessage).where(
+        OutboxMessage.purpose == "report_received", OutboxMessage.recipient == phone,
+        OutboxMessage.status == "pending", OutboxMessage.body.like(f"%{like_escape(code)}%", escape="\\")).limit(1))
 
 
 def create_report_from(db: Session, m: SmsMessage, rule: SmsKeywordRule, content: str) -> None:
@@ -69,7 +69,7 @@ def create_report_from(db: Session, m: SmsMessage, rule: SmsKeywordRule, content
                        category_id=rule.category_id, source_sms_id=m.id)
     r = reports.create_report(db, service.system_principal(m.organization_id), data, received_at=m.created_at)
     m.report_id, m.handled_at = r.id, utcnow()
-    notice = _pending_notice(db, phone) if phone else None
+    notice = _pending_notice(db, phone, r.code) if phone else None
     ack = db.get(SmsTemplate, rule.ack_template_id) if rule.ack_template_id else None
     if ack is not None and not ack.is_active:
         ack = None

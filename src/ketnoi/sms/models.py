@@ -98,9 +98,9 @@ class SmsMessage(IdMixin, Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)  # accepted by a provider
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
-    part_ids: Mapped[list["SmsPart"]] = relationship(order_by="SmsPart.seq", back_populates="message",
+    part_ids: Mapped[list[SmsPart]] = relationship(order_by="SmsPart.seq", back_populates="message",
                                                      cascade="all, delete-orphan")
-    history: Mapped[list["SmsStatusHistory"]] = relationship(order_by="SmsStatusHistory.seq",
+    history: Mapped[list[SmsStatusHistory]] = relationship(order_by="SmsStatusHistory.seq",
                                                              cascade="all, delete-orphan")
 
     __table_args__ = (

@@ -24,7 +24,13 @@ from ketnoi.identity.principal import Principal
 from ketnoi.settings import get_settings
 from ketnoi.sms.encoding import Layout, layout, max_length
 from ketnoi.sms.models import (
-    FINAL_STATUSES, SmsMessage, SmsPart, SmsProvider, SmsStatusHistory, SmsTemplate, SmsUnmatchedReceipt,
+    FINAL_STATUSES,
+    SmsMessage,
+    SmsPart,
+    SmsProvider,
+    SmsStatusHistory,
+    SmsTemplate,
+    SmsUnmatchedReceipt,
 )
 from ketnoi.sms.providers.base import DeliveryReceipt, IncomingSms
 

@@ -27,7 +27,13 @@ from ketnoi.settings import Settings, get_settings
 from ketnoi.sms import sending, service
 from ketnoi.sms.models import SmsProvider
 from ketnoi.sms.providers.base import (
-    DeliveryReceipt, IncomingSms, OutgoingSms, PermanentFailure, Provider, ProviderConfig, TemporaryFailure,
+    DeliveryReceipt,
+    IncomingSms,
+    OutgoingSms,
+    PermanentFailure,
+    Provider,
+    ProviderConfig,
+    TemporaryFailure,
 )
 
 log = logging.getLogger("ketnoi.sms")
@@ -80,7 +86,7 @@ class OutboxSender:
     """Claims due messages, sends each through the candidates in failover order, records outcomes in
     batches. Claims it never handed to a provider are given back on stop."""
 
-    def __init__(self, channel: "SmsChannel", *, worker_id: str, concurrency: int, lease_seconds: float,
+    def __init__(self, channel: SmsChannel, *, worker_id: str, concurrency: int, lease_seconds: float,
                  poll_seconds: float = 2.0):
         self.channel, self.database = channel, channel.database
         self.worker_id, self.concurrency = worker_id, max(1, concurrency)
@@ -200,7 +206,7 @@ class OutboxSender:
                 break
             except TemporaryFailure as e:
                 errors.append(f"{provider.name}: {e.reason}")
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 errors.append(f"{provider.name}: không trả lời sau {SEND_TIMEOUT:.0f} giây")
             except asyncio.CancelledError:
                 raise

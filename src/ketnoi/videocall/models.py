@@ -104,7 +104,7 @@ class VcGroup(IdMixin, TimestampMixin, Base):
     overflow_seconds: Mapped[int] = mapped_column(Integer, default=45)  # then the fallback group
     fallback_group_id: Mapped[str | None] = mapped_column(ForeignKey("vc_groups.id", ondelete="SET NULL"),
                                                           nullable=True)
-    rr_cursor: Mapped[int] = mapped_column(Integer, default=0)  # round robin position
+    rr_cursor: Mapped[int] = mapped_column(Integer, default=-1)  # round robin: index of the last member rung
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 

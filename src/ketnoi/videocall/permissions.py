@@ -1,4 +1,18 @@
-"""Roles (permissions) of videocall."""
+"""Roles (permissions) of the video-call module (menu 'Gọi video', VC-01…28)."""
 
-from ketnoi.identity.permissions import RoleSpec, register  # noqa: F401
+from ketnoi.identity.permissions import RoleSpec, register
 
+register(
+    RoleSpec("videocall", "Gọi video", order=40),
+    RoleSpec("videocall.answer", "Trực cuộc gọi video (nhận cuộc gọi)", "videocall", menu_url="/videocall/agent",
+             order=41),
+    RoleSpec("videocall.call", "Gọi video đến tổng đài bằng tài khoản của mình", "videocall",
+             menu_url="/videocall/caller", order=42),
+    RoleSpec("videocall.read", "Xem cuộc gọi video, dòng thời gian, chất lượng", "videocall",
+             menu_url="/videocall/calls", order=43),
+    RoleSpec("videocall.recordings", "Tải bản ghi cuộc gọi video", "videocall.read", order=44),
+    RoleSpec("videocall.monitor", "Giám sát và kết thúc cuộc gọi video đang diễn ra", "videocall.read", order=45),
+    RoleSpec("videocall.config", "Cấu hình tổng đài video: hotline, hàng đợi, nhóm, điều phối viên", "videocall",
+             order=46),
+    RoleSpec("videocall.partners", "Quản lý ứng dụng đối tác và khóa API gọi video", "videocall", order=47),
+)

@@ -20,7 +20,9 @@ from ketnoi.identity.principal import Principal
 from ketnoi.settings import get_settings
 
 PKG = Path(__file__).resolve().parent.parent
-TEMPLATE_DIRS = [PKG / "web" / "templates"] + sorted(p for p in PKG.glob("*/templates") if p.parent.name != "web")
+# domain packages keep templates beside their code, one or two levels down (catalog/, telephony/pbx/)
+TEMPLATE_DIRS = [PKG / "web" / "templates"] + sorted(p for p in (*PKG.glob("*/templates"), *PKG.glob("*/*/templates"))
+                                                     if p.parent.name != "web")
 
 
 def _local(dt: datetime | None, fmt: str = "%H:%M %d/%m/%Y") -> str:

@@ -293,3 +293,42 @@ class Smsc:
         """Send one deliver_sm (one part) to a bound receiver; the future gets the deliver_sm_resp status."""
         sess = next(s for s in self.sessions if s.bound in ("rx", "trx") and not s.writer.is_closing())
         return self._deliver(sess, source, dest, udh + payload, 0x40 if udh else 0x00, dcs)
+
+    async def flood_mo(self, n: int, window: int, text: str = "PA Đường Láng ngập sâu, xin xử lý gấp") -> float:
+        """Send ``n`` incoming messages (distinct texts) with at most ``window`` unanswered; seconds taken."""
+        while not any(s.bound in ("rx", "trx") for s in self.sessions):
+            await asyncio.sleep(0.01)
+        sem = asyncio.Semaphore(window)
+        start = time.monotonic()
+
+        async def one(i: int) -> None:
+            async with sem:
+                fut = self.deliver_mo(f"8491{i % 10000000:07d}", "1022", f"{text} #{i}".encode("utf-16-be"), 8)
+                await fut
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+        return time.monotonic() - start
+
+
+async def _main(argv: list[str]) -> None:
+    """``python -m tests.sms.peers.smsc [--no-receipts] [--mo N --mo-window W]``: serve on a free
+    port (printed first), optionally flood N incoming messages once a receiver binds; for bench/sms.py."""
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--no-receipts", action="store_true")
+    ap.add_argument("--mo", type=int, default=0)
+    ap.add_argument("--mo-window", type=int, default=10)
+    args = ap.parse_args(argv)
+    smsc = await Smsc(receipts=not args.no_receipts).start()
+    print(smsc.port, flush=True)
+    if args.mo:
+        took = await smsc.flood_mo(args.mo, args.mo_window)
+        print(f"mo {args.mo} {took:.3f}", flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    import sys
+
+    asyncio.run(_main(sys.argv[1:]))

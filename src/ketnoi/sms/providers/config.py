@@ -7,6 +7,7 @@ API uses (``web.problems``).
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -80,6 +81,13 @@ class KannelConfig(_Base):
     @classmethod
     def _urls(cls, v: str) -> str:
         return _url(v)
+
+    @field_validator("inbound_secret")
+    @classmethod
+    def _url_safe(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9._~-]+", v):  # it goes into Kannel's get-url, where % is an escape
+            raise ValueError("Khóa chỉ gồm chữ cái không dấu, chữ số và . _ ~ -")
+        return v
 
 
 class HttpConfig(_Base):

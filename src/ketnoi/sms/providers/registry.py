@@ -77,6 +77,7 @@ class ProviderSet:
         self._providers: dict[str, Provider] = {}
         self._errors: dict[str, str] = {}
         self._sink: ProviderSink | None = None
+        self._started = False
         self._lock = asyncio.Lock()
         self._retiring: set[asyncio.Task] = set()
         for c in configs:
@@ -86,7 +87,7 @@ class ProviderSet:
 
     async def start(self, sink: ProviderSink) -> None:
         async with self._lock:
-            self._sink = sink
+            self._sink, self._started = sink, True
             for cfg in list(self._configs.values()):
                 await self._start_one(cfg)
 
@@ -96,7 +97,7 @@ class ProviderSet:
             await asyncio.gather(*(self._stop_one(p) for p in provs))
             if self._retiring:
                 await asyncio.gather(*self._retiring, return_exceptions=True)
-            self._sink = None
+            self._sink, self._started = None, False
 
     async def reload(self, configs: Iterable[ProviderConfig]) -> None:
         """Apply a new configuration: unchanged providers keep running (and their binds)."""
@@ -111,7 +112,7 @@ class ProviderSet:
                 old = old_provs.pop(name, None)
                 self._providers.pop(name, None)
                 self._errors.pop(name, None)
-                if self._sink is not None:
+                if self._started:
                     await self._start_one(cfg)  # new instance serves before the old one retires
                 if old is not None:
                     retire.append(old)
@@ -126,7 +127,7 @@ class ProviderSet:
                 t.add_done_callback(self._retiring.discard)
 
     async def _start_one(self, cfg: ProviderConfig) -> None:
-        if not cfg.enabled or self._sink is None:
+        if not cfg.enabled or not self._started:
             return
         try:
             prov = self._factory(cfg)

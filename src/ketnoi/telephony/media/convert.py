@@ -7,6 +7,7 @@ ffmpeg runs as a subprocess with a timeout; every failure becomes a ``Conversion
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import shutil
 import subprocess
@@ -45,8 +46,7 @@ def _tool(name: str) -> str:
 
 def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
     try:
-        return subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=timeout, check=False)
+        return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:  # subprocess.run kills the child before raising
         raise ConversionError("Xử lý tệp âm thanh quá thời gian cho phép", f"{cmd[0]} > {timeout:.0f} s") from exc
     except OSError as exc:
@@ -72,7 +72,7 @@ def probe_duration(path: str | os.PathLike[str], *, timeout: float = 30.0) -> fl
         duration = float(text.splitlines()[0])
     except (ValueError, IndexError):
         raise ConversionError("Không xác định được thời lượng tệp âm thanh", text[:100]) from None
-    if duration != duration or duration < 0:  # NaN or negative
+    if not math.isfinite(duration) or duration < 0:
         raise ConversionError("Không xác định được thời lượng tệp âm thanh", text[:100])
     return duration
 

@@ -31,7 +31,7 @@ class TelephoneEvent:
     duration: int
 
     @classmethod
-    def parse(cls, payload: bytes) -> "TelephoneEvent":
+    def parse(cls, payload: bytes) -> TelephoneEvent:
         if len(payload) < 4:
             raise DtmfError("telephone-event payload is 4 bytes")
         event, flags, duration = _PAYLOAD.unpack_from(payload, 0)
@@ -144,6 +144,6 @@ class DtmfDetector:
             self.durations[timestamp] = ev.duration
             if len(self.durations) > 64:
                 self.durations.pop(next(iter(self.durations)))
-        if timestamp == self._last_ts and self._last_event is not None:
-            if ev.end or ev.duration >= self._last_event.duration:
-                self._last_event = ev
+        last = self._last_event
+        if timestamp == self._last_ts and last is not None and (ev.end or ev.duration >= last.duration):
+            self._last_event = ev

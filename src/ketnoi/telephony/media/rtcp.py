@@ -41,7 +41,7 @@ class ReportBlock:
                            self.lsr & 0xFFFFFFFF, self.dlsr & 0xFFFFFFFF)
 
     @classmethod
-    def unpack(cls, data: bytes, offset: int) -> "ReportBlock":
+    def unpack(cls, data: bytes, offset: int) -> ReportBlock:
         ssrc, word, high, jitter, lsr, dlsr = _BLOCK.unpack_from(data, offset)
         lost = word & 0xFFFFFF
         if lost & 0x800000:
@@ -244,8 +244,17 @@ class ReceptionStats:
     monotonic clock; jitter is kept in timestamp units as in RFC 3550 §A.8.
     """
 
-    __slots__ = ("ssrc", "clock_rate", "seq", "jitter", "_transit", "octets", "last_sr_middle",
-                 "last_sr_arrival", "last_arrival")
+    __slots__ = (
+        "_transit",
+        "clock_rate",
+        "jitter",
+        "last_arrival",
+        "last_sr_arrival",
+        "last_sr_middle",
+        "octets",
+        "seq",
+        "ssrc",
+    )
 
     def __init__(self, ssrc: int, first_seq: int, clock_rate: int = 8000) -> None:
         self.ssrc = ssrc

@@ -37,7 +37,7 @@ class RtpPacket:
     padding: int = 0
 
     @classmethod
-    def parse(cls, data: bytes) -> "RtpPacket":
+    def parse(cls, data: bytes) -> RtpPacket:
         """Parse a datagram, raising ``RtpError`` for anything that is not RTP version 2."""
         n = len(data)
         if n < HEADER_SIZE:
@@ -150,8 +150,16 @@ class SequenceTracker:
     MAX_MISORDER = 100
     MIN_SEQUENTIAL = 2
 
-    __slots__ = ("max_seq", "cycles", "base_seq", "bad_seq", "probation", "received",
-                 "expected_prior", "received_prior")
+    __slots__ = (
+        "bad_seq",
+        "base_seq",
+        "cycles",
+        "expected_prior",
+        "max_seq",
+        "probation",
+        "received",
+        "received_prior",
+    )
 
     def __init__(self, seq: int) -> None:
         self.probation = self.MIN_SEQUENTIAL

@@ -138,7 +138,7 @@ class RtpEndpoint:
 
     @classmethod
     async def open(cls, ports: PortAllocator, host: str = "127.0.0.1", *, attempts: int = 50,
-                   rtcp_interval: float | None = RtcpReporter.INTERVAL) -> "RtpEndpoint":
+                   rtcp_interval: float | None = RtcpReporter.INTERVAL) -> RtpEndpoint:
         """Bind the next free even port and port+1 on ``host``; ports taken by others are skipped."""
         for _ in range(min(attempts, ports.available) or 1):
             port = ports.acquire()
@@ -171,7 +171,7 @@ class RtpEndpoint:
         self.params = params
         self.sending = params.direction.sends and params.remote_port > 0
         self._rx_te_pt = params.receive_telephone_event_pt
-        rx = set(params.receive_payload_types)
+        rx = set(params.receive_payload_types) | {0, 8}  # static G.711 types are accepted whatever was answered
         if self._rx_te_pt is not None:
             rx.add(self._rx_te_pt)
         self._rx_pts = frozenset(rx)
@@ -222,9 +222,8 @@ class RtpEndpoint:
             return
         pt = data[1] & 0x7F
         now = _monotonic()
-        if addr != self.remote or not self.latched:
-            if not self._latch(addr, pt, now):
-                return
+        if (addr != self.remote or not self.latched) and not self._latch(addr, pt, now):
+            return
         seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
         self.last_received = now
         te = pt == self._rx_te_pt

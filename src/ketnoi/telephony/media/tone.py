@@ -38,17 +38,17 @@ def sine(frequencies: float | tuple[float, ...], duration: float, *, level: floa
          rate: int = RATE, phase_samples: int = 0) -> bytes:
     """The sum of sines (equal share of ``level`` each) as little-endian 16-bit PCM."""
     freqs = (frequencies,) if isinstance(frequencies, (int, float)) else tuple(frequencies)
-    n = max(0, int(round(duration * rate)))
+    n = max(0, round(duration * rate))
     if not freqs or n == 0:
         return bytes(2 * n)
     amp = 32767 * max(0.0, min(1.0, level)) / len(freqs)
     steps = [2 * math.pi * f / rate for f in freqs]
-    samples = [int(round(amp * sum(math.sin(w * (i + phase_samples)) for w in steps))) for i in range(n)]
+    samples = [round(amp * sum(math.sin(w * (i + phase_samples)) for w in steps)) for i in range(n)]
     return struct.pack(f"<{n}h", *samples)
 
 
 def silence(duration: float, rate: int = RATE) -> bytes:
-    return bytes(2 * int(round(duration * rate)))
+    return bytes(2 * round(duration * rate))
 
 
 @lru_cache(maxsize=32)
@@ -60,7 +60,7 @@ def cadence(tone: Cadence, duration: float | None = None) -> bytes:
     for i, seconds in enumerate(tone.pattern):
         out += sine(tone.frequencies, seconds, level=tone.level) if i % 2 == 0 else silence(seconds)
     if duration is not None:
-        need = 2 * int(round(duration * RATE))
+        need = 2 * round(duration * RATE)
         period = bytes(out)
         while len(out) < need:
             out += period

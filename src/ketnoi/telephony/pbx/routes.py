@@ -13,8 +13,15 @@ from ketnoi.db.base import new_id
 from ketnoi.identity.principal import Principal
 from ketnoi.telephony.pbx import schemas as S
 from ketnoi.telephony.pbx import service
-from ketnoi.telephony.pbx.models import (Extension, InboundRoute, OutboundRoute, OutboundRouteTrunk, PinSet,
-                                         SoundFile, Trunk)
+from ketnoi.telephony.pbx.models import (
+    Extension,
+    InboundRoute,
+    OutboundRoute,
+    OutboundRouteTrunk,
+    PinSet,
+    SoundFile,
+    Trunk,
+)
 
 INBOUND_FIELDS = ("name", "did_pattern", "caller_pattern", "prompt_sound_id", "dest_kind", "dest_ref", "description",
                   "enabled")

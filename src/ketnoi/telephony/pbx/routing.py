@@ -19,7 +19,13 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from ketnoi.telephony.pbx import patterns
-from ketnoi.telephony.pbx.config import Destination, InboundRouteConfig, OutboundRouteConfig, PbxConfig, TrunkConfig
+from ketnoi.telephony.pbx.config import (
+    Destination,
+    InboundRouteConfig,
+    OutboundRouteConfig,
+    PbxConfig,
+    TrunkConfig,
+)
 
 
 @lru_cache(maxsize=4096)

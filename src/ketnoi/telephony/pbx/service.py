@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -213,6 +214,7 @@ def apply(db: Session, p: Principal, org_id: str) -> PbxState:
     if errors:
         raise ApplyRefused(errors)
     cfg = draft.enabled_only()
+    previous = st.applied_config or {}
     st.applied_config = C.to_dict(cfg, seal=secretbox.seal)
     st.applied_revision, st.applied_at, st.applied_by = st.revision, now, p.full_name or p.username
     db.flush()
@@ -220,6 +222,11 @@ def apply(db: Session, p: Principal, org_id: str) -> PbxState:
            summary=f"Áp dụng cấu hình tổng đài (phiên bản {st.revision})",
            after={"revision": st.revision, "extensions": len(cfg.extensions), "trunks": len(cfg.trunks),
                   "inbound_routes": len(cfg.inbound_routes), "outbound_routes": len(cfg.outbound_routes)})
+    # prompt files of deleted sounds go once neither this snapshot nor the one it replaces plays them
+    from ketnoi.telephony.pbx import sounds
+
+    keep = {Path(x.path).name for x in cfg.sounds} | {Path(x["path"]).name for x in previous.get("sounds", [])}
+    sounds.collect_garbage(db, org_id, keep)
     queue_event(db, Event("pbx.applied", {"organization_id": org_id, "revision": st.revision,
                                           "applied_at": now.isoformat()},
                           org_id=org_id, permission="telephony.settings.read"))

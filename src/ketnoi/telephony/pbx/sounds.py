@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import subprocess
 import tempfile
 import wave
 from pathlib import Path
@@ -72,25 +71,22 @@ def sniff(content: bytes) -> str | None:
     return None
 
 
-def convert(src: Path, dst: Path, fmt: str) -> None:
-    """Any WAV/MP3 → 8 kHz mono 16-bit PCM WAV. The demuxer is forced to the sniffed format and only
-    local files are allowed, so a crafted upload cannot make ffmpeg read playlists or URLs."""
-    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-protocol_whitelist", "file",
-           "-f", fmt, "-i", str(src), "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE),
-           "-c:a", "pcm_s16le", "-t", str(MAX_SECONDS + 1), "-f", "wav", "-y", str(dst)]
+def convert(src: Path, dst: Path) -> int:
+    """Any WAV/MP3 → 8 kHz mono 16-bit PCM WAV (ketnoi.telephony.media.convert); returns the duration
+    in ms. Callers sniff the content first, so ffmpeg only ever sees real WAV/MP3 data (never, say, a
+    playlist that would make it open other files)."""
+    from ketnoi.telephony.media.convert import ConversionError, convert_to_prompt
+
     try:
-        done = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
-    except subprocess.TimeoutExpired:
-        raise ValidationFailed.field("file", "Chuyển đổi tệp âm thanh quá lâu; hãy thử tệp ngắn hơn.") from None
-    except FileNotFoundError:
-        raise DomainError("Máy chủ chưa cài ffmpeg nên chưa chuyển đổi được tệp âm thanh.") from None
-    if done.returncode != 0 or not dst.exists() or dst.stat().st_size <= 44:
-        log.info("ffmpeg refused an upload: %s", done.stderr.decode(errors="replace")[-500:])
-        raise ValidationFailed.field("file", "Không đọc được nội dung âm thanh của tệp (tệp hỏng hoặc không phải "
-                                             "WAV/MP3 hợp lệ).")
+        prompt = convert_to_prompt(src, dst, timeout=120, max_seconds=MAX_SECONDS)
+    except ConversionError as e:
+        log.info("sound upload refused: %s", e)
+        raise ValidationFailed.field("file", e.message + ".") from None
+    return round(prompt.duration * 1000)
 
 
 def wav_duration_ms(path: Path) -> int:
+    """Duration of a stored prompt, checking it is the engine's format."""
     with wave.open(str(path), "rb") as w:
         if w.getframerate() != SAMPLE_RATE or w.getnchannels() != 1 or w.getsampwidth() != 2:
             raise ValidationFailed.field("file", "Tệp sau chuyển đổi không đúng định dạng 8 kHz mono.")
@@ -98,18 +94,23 @@ def wav_duration_ms(path: Path) -> int:
 
 
 def _on_rollback_remove(db: Session, path: Path) -> None:
-    def remove(session, previous_transaction=None):
-        if previous_transaction is None or previous_transaction.parent is None:
+    """Remove ``path`` if the transaction rolls back (the row that would name it never existed)."""
+    if "pbx.uploads" not in db.info:
+        db.info["pbx.uploads"] = []
+        event.listen(db, "after_commit", _uploads_kept)
+        event.listen(db, "after_soft_rollback", _uploads_dropped)
+    db.info["pbx.uploads"].append(path)
+
+
+def _uploads_kept(session: Session) -> None:
+    session.info["pbx.uploads"] = []
+
+
+def _uploads_dropped(session: Session, previous_transaction) -> None:
+    if previous_transaction.parent is None:
+        for path in session.info.get("pbx.uploads", []):
             path.unlink(missing_ok=True)
-            _forget()
-
-    def _forget(*_):
-        for name, fn in (("after_soft_rollback", remove), ("after_commit", _forget)):
-            if event.contains(db, name, fn):
-                event.remove(db, name, fn)
-
-    event.listen(db, "after_soft_rollback", remove)
-    event.listen(db, "after_commit", _forget)
+        session.info["pbx.uploads"] = []
 
 
 def collect_garbage(db: Session, org_id: str, keep: set[str], data_dir: Path | None = None,
@@ -167,10 +168,8 @@ def upload(db: Session, p: Principal, content: bytes, filename: str, *, name: st
     with tempfile.TemporaryDirectory(dir=folder, prefix=".upload-") as tmp:
         src, out = Path(tmp) / f"in.{fmt}", Path(tmp) / "out.wav"
         src.write_bytes(content)
-        convert(src, out, fmt)
+        convert(src, out)
         duration = wav_duration_ms(out)
-        if duration > MAX_SECONDS * 1000:
-            raise ValidationFailed.field("file", f"Tệp âm thanh dài tối đa {MAX_SECONDS // 60} phút.")
         if duration == 0:
             raise ValidationFailed.field("file", "Tệp âm thanh không có nội dung.")
         out.replace(final)

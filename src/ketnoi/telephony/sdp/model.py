@@ -57,7 +57,7 @@ class Connection:
         return self.host in ("0.0.0.0", "::")
 
     @classmethod
-    def for_host(cls, host: str) -> "Connection":
+    def for_host(cls, host: str) -> Connection:
         """The c= line for a local address, IP4 or IP6 chosen from the address itself."""
         try:
             v6 = ipaddress.ip_address(host).version == 6
@@ -273,8 +273,8 @@ def parse(text: str | bytes) -> SessionDescription:
                 m.connection = _parse_connection(value)
             elif letter == "a":
                 m.attributes.append(_parse_attribute(value))
-            elif letter in "vosturzep":
-                raise SdpError(f"{letter}= line not allowed in a media section")
+            elif letter in "vo":
+                raise SdpError(f"{letter}= line inside a media section")
             else:
                 m.other.append((letter, value))
             continue

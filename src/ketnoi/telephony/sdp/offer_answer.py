@@ -50,16 +50,16 @@ class Direction(enum.StrEnum):
     def receives(self) -> bool:
         return self in (Direction.SENDRECV, Direction.RECVONLY)
 
-    def reverse(self) -> "Direction":
+    def reverse(self) -> Direction:
         """The direction the other side writes for the same stream (sendonly ⇄ recvonly)."""
         return _REVERSE[self]
 
-    def intersect(self, other: "Direction") -> "Direction":
+    def intersect(self, other: Direction) -> Direction:
         """Send only if both allow sending, receive only if both allow receiving."""
         return Direction.of(self.sends and other.sends, self.receives and other.receives)
 
     @staticmethod
-    def of(sends: bool, receives: bool) -> "Direction":
+    def of(sends: bool, receives: bool) -> Direction:
         if sends and receives:
             return Direction.SENDRECV
         if sends:
@@ -84,7 +84,7 @@ class Codec:
     def key(self) -> tuple[str, int, int]:
         return (self.name.upper(), self.clock_rate, self.channels)
 
-    def with_pt(self, pt: int) -> "Codec":
+    def with_pt(self, pt: int) -> Codec:
         return replace(self, payload_type=pt)
 
 

@@ -38,7 +38,7 @@ def address_of(uri: URI, default_transport: str = "udp") -> Address:
     """Where to send a request for a SIP URI (``maddr`` and ``transport`` honoured; RFC 3263 DNS
     lookups are not done: the host must be an IP address or a name the OS resolves)."""
     if not isinstance(uri, SipURI):
-        raise ValueError(f"cannot route to {uri}")
+        raise TypeError(f"cannot route to {uri}")
     transport = uri.params.get("transport")
     transport = (transport or ("tls" if uri.scheme == "sips" else default_transport)).lower()
     host = uri.params.get("maddr") or uri.host

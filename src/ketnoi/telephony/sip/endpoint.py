@@ -10,7 +10,11 @@ import ssl
 from collections.abc import Awaitable, Callable
 
 from .events import (
-    Address, Event, ResponseReceived, TransactionTimeout, TransportError,
+    Address,
+    Event,
+    ResponseReceived,
+    TransactionTimeout,
+    TransportError,
 )
 from .message import Request, Response, make_response
 from .stack import SipStack
@@ -136,6 +140,13 @@ class SipEndpoint:
     def send_stateless(self, message: Request | Response, destination: Address) -> None:
         self.stack.send_stateless(message, destination)
         self._pump()
+
+    def send_keepalive(self, destination: Address) -> None:
+        """A CRLF keep-alive toward a registered phone, so its NAT binding stays open (RFC 5626 §3.5.1
+        pings are double CRLF on streams; on UDP a bare CRLF is ignored by SIP parsers)."""
+        transport = self.transports.get(destination.transport)
+        if transport is not None:
+            transport.send(b"\r\n\r\n" if destination.reliable else b"\r\n", destination)
 
     # ------------------------------------------------------------------ plumbing
     def _on_datagram(self, data: bytes, source: Address) -> None:

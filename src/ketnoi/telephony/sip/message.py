@@ -90,35 +90,41 @@ def new_call_id(host: str = "ketnoi") -> str:
 class Headers:
     """Ordered header fields as ``(name as written, value)``. Lookups accept any spelling or compact
     form (``headers.get("i")`` finds ``Call-ID``); list headers (Via, Contact, Route…) are split at
-    commas on read, so ``get_all("Via")`` is every Via value, top first."""
+    commas on read, so ``get_all("Via")`` is every Via value, top first. The text between a parsed
+    name and its value (``" : "``) is kept so that messages serialize back byte for byte."""
 
     __slots__ = ("_items",)
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: list[tuple[str, str]] = list(items)
+        self._items: list[tuple[str, str, str]] = [
+            (item[0], item[1], item[2] if len(item) > 2 else ": ") for item in items]  # type: ignore[misc]
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self._items)
+        return ((n, v) for n, v, _ in self._items)
 
     def __len__(self) -> int:
         return len(self._items)
 
     def __contains__(self, name: object) -> bool:
         key = canonical_name(str(name))
-        return any(canonical_name(n) == key for n, _ in self._items)
+        return any(canonical_name(n) == key for n, _, _ in self._items)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Headers) and self._items == other._items
+        return isinstance(other, Headers) and list(self) == list(other)
 
     def __repr__(self) -> str:
-        return f"Headers({self._items!r})"
+        return f"Headers({list(self)!r})"
 
     def copy(self) -> Headers:
         return Headers(self._items)
 
+    def lines(self) -> Iterator[tuple[str, str, str]]:
+        """``(name, separator, value)`` as they will be written."""
+        return ((n, sep, v) for n, v, sep in self._items)
+
     def _values(self, name: str) -> list[str]:
         key = canonical_name(name)
-        return [v for n, v in self._items if canonical_name(n) == key]
+        return [v for n, v, _ in self._items if canonical_name(n) == key]
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """First value of a header (the whole line for non-list headers)."""
@@ -134,24 +140,25 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         """Append a header line."""
-        self._items.append((display_name(name) if len(name) == 1 else name, str(value)))
+        self._items.append((display_name(name) if len(name) == 1 else name, str(value), ": "))
 
     def prepend(self, name: str, value: str) -> None:
         """Insert a header line before the first one of the same name (a new top Via, §16.6 step 8),
         or at the top when there is none."""
         key = canonical_name(name)
-        for i, (n, _) in enumerate(self._items):
+        entry = (display_name(name), str(value), ": ")
+        for i, (n, _, _) in enumerate(self._items):
             if canonical_name(n) == key:
-                self._items.insert(i, (display_name(name), str(value)))
+                self._items.insert(i, entry)
                 return
-        self._items.insert(0, (display_name(name), str(value)))
+        self._items.insert(0, entry)
 
     def set(self, name: str, value: str) -> None:
         """Replace every line of ``name`` by one line, kept where the first one was."""
         key = canonical_name(name)
-        position = next((i for i, (n, _) in enumerate(self._items) if canonical_name(n) == key), None)
+        position = next((i for i, (n, _, _) in enumerate(self._items) if canonical_name(n) == key), None)
         self.remove(name)
-        entry = (display_name(name), str(value))
+        entry = (display_name(name), str(value), ": ")
         if position is None:
             self._items.append(entry)
         else:
@@ -159,30 +166,30 @@ class Headers:
 
     def remove(self, name: str) -> None:
         key = canonical_name(name)
-        self._items = [(n, v) for n, v in self._items if canonical_name(n) != key]
+        self._items = [item for item in self._items if canonical_name(item[0]) != key]
 
     def pop_first(self, name: str) -> str | None:
         """Remove and return the first value of a list header (the top Via of a response, §18.1.2)."""
         key = canonical_name(name)
-        for i, (n, v) in enumerate(self._items):
+        for i, (n, v, sep) in enumerate(self._items):
             if canonical_name(n) == key:
                 values = split_list(v) if key in LIST_HEADERS else [v]
                 if len(values) <= 1:
                     del self._items[i]
                 else:
-                    self._items[i] = (n, ", ".join(values[1:]))
+                    self._items[i] = (n, ", ".join(values[1:]), sep)
                 return values[0] if values else None
         return None
 
     def replace_first(self, name: str, value: str) -> None:
         """Replace the first value of a list header (adding received/rport to the top Via, §18.2.1)."""
         key = canonical_name(name)
-        for i, (n, v) in enumerate(self._items):
+        for i, (n, v, sep) in enumerate(self._items):
             if canonical_name(n) == key:
                 values = split_list(v) if key in LIST_HEADERS else [v]
-                self._items[i] = (n, ", ".join([str(value), *values[1:]]))
+                self._items[i] = (n, ", ".join([str(value), *values[1:]]), sep)
                 return
-        self._items.append((display_name(name), str(value)))
+        self.add(name, value)
 
 
 class Message:
@@ -251,12 +258,14 @@ class Message:
         """Header lines as written, with Content-Length set to the body's length."""
         lines = []
         length_written = False
-        for name, value in self.headers:
+        for name, sep, value in self.headers.lines():
             if canonical_name(name) == "content-length":
                 if length_written:
                     continue
-                value, length_written = str(len(self.body)), True
-            lines.append(f"{name}: {value}")
+                length_written = True
+                if value != str(len(self.body)):
+                    value = str(len(self.body))
+            lines.append(f"{name}{sep}{value}" if value else f"{name}{sep.rstrip()}")
         if not length_written:
             lines.append(f"Content-Length: {len(self.body)}")
         return lines
@@ -326,21 +335,23 @@ def _split_head(data: bytes, datagram: bool) -> tuple[bytes, bytes]:
     raise ParseError("no empty line after the headers")
 
 
-def _header_lines(head: str) -> tuple[str, list[tuple[str, str]]]:
+def _header_lines(head: str) -> tuple[str, list[tuple[str, str, str]]]:
     lines = re.split(r"\r?\n", head)
     start, fields = lines[0], []
     for line in lines[1:]:
         if line[:1] in (" ", "\t"):  # folded continuation (§7.3.1): equivalent to one SP
             if not fields:
                 raise ParseError("continuation line before any header")
-            name, value = fields[-1]
-            fields[-1] = (name, f"{value} {line.strip()}".strip())
+            name, value, sep = fields[-1]
+            fields[-1] = (name, f"{value} {line.strip()}".strip(), sep)
             continue
-        name, colon, value = line.partition(":")
-        name = name.rstrip(" \t")
+        raw_name, colon, raw_value = line.partition(":")
+        name = raw_name.rstrip(" \t")
         if not colon or not _HEADER_NAME.fullmatch(name):
             raise ParseError(f"bad header line {line[:60]!r}")
-        fields.append((name, value.strip(" \t")))
+        value = raw_value.lstrip(" \t")
+        sep = raw_name[len(name):] + ":" + raw_value[: len(raw_value) - len(value)]
+        fields.append((name, value.rstrip(" \t"), sep))
         if len(fields) > MAX_HEADERS:
             raise ParseError("too many headers", 413)
     return start, fields
@@ -389,7 +400,7 @@ def parse_message(data: bytes, *, datagram: bool = True,
     Raises :class:`ParseError` (``status`` 400, 413 or 505; ``method``/``headers`` set when known).
     """
     if len(data) > max_size:
-        raise ParseError("message too large", 413)
+        raise _too_large(data, max_size)
     data = data.lstrip(b"\r\n")  # §7.5: CRLFs before the start line are ignored
     head_bytes, body = _split_head(data, datagram)
     head = head_bytes.decode(*_ENC)
@@ -429,6 +440,21 @@ def parse_message(data: bytes, *, datagram: bool = True,
         exc.headers = exc.headers or headers
         raise
     return message
+
+
+def _too_large(data: bytes, max_size: int) -> ParseError:
+    """413 for an oversized message, with its headers when they fit in the limit (so it can be
+    answered; RFC 3261 §21.4.11)."""
+    error = ParseError("message too large", 413)
+    try:
+        head, _ = _split_head(data[:max_size].lstrip(b"\r\n"), False)
+        start, fields = _header_lines(head.decode(*_ENC))
+    except ParseError:
+        return error
+    first = start.split(" ", 1)[0]
+    error.method = first if _HEADER_NAME.fullmatch(first) else None
+    error.headers = Headers(fields)
+    return error
 
 
 def make_response(request: Request, status: int, reason: str | None = None, *, to_tag: str | None = None,

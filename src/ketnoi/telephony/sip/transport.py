@@ -19,7 +19,7 @@ __all__ = ["KEEPALIVE_PING", "StreamFramer", "StreamTransport", "UdpTransport"]
 log = logging.getLogger(__name__)
 
 KEEPALIVE_PING = b"\r\n\r\n"  # RFC 5626 §3.5.1: a double CRLF ping, answered by one CRLF (pong)
-_CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$", re.I | re.M)
+_CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 
 Receiver = Callable[[bytes, Address], None]
 ErrorHandler = Callable[[Address, str], None]
@@ -210,7 +210,7 @@ class StreamTransport:
         try:
             _, connection = await asyncio.wait_for(loop.create_connection(
                 lambda: _Connection(self), destination.host, destination.port, ssl=context), 10)
-        except (OSError, asyncio.TimeoutError, ssl.SSLError) as exc:
+        except (TimeoutError, OSError, ssl.SSLError) as exc:
             self._pending.pop(destination, None)
             if self.on_error is not None:
                 self.on_error(destination, str(exc) or type(exc).__name__)

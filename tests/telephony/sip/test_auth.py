@@ -1,0 +1,122 @@
+"""Digest authentication (RFC 7616 §3.4, RFC 8760): published test vectors, server challenge/verify
+with expiry, stale and replay checks, and the client side used by registering trunks. CC-06, CC-09."""
+
+from __future__ import annotations
+
+import pytest
+
+from ketnoi.telephony.sip import DigestClient, DigestServer, NameAddr, Response, build_request, parse_uri
+from ketnoi.telephony.sip.auth import digest_response
+from ketnoi.telephony.sip.headers import parse_auth
+
+RFC7616 = dict(username="Mufasa", realm="http-auth@example.org", password="Circle of Life", method="GET",
+               uri="/dir/index.html", nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", nc="00000001",
+               cnonce="f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ", qop="auth")
+PASSWORDS = {"1001": "demo1001"}
+
+
+def test_published_vectors():
+    assert digest_response(algorithm="MD5", **RFC7616) == "8ca523f5e9506fed4657c9700eebdbec"
+    assert digest_response(algorithm="SHA-256", **RFC7616) == (
+        "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1")
+    # RFC 2617 §3.5
+    assert digest_response(algorithm="MD5", username="Mufasa", realm="testrealm@host.com",
+                           password="Circle Of Life", method="GET", uri="/dir/index.html",
+                           nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", nc="00000001", cnonce="0a4f113b",
+                           qop="auth") == "6629fae49393a05397450978507c4ef1"
+
+
+def register(cseq: int = 1):
+    return build_request("REGISTER", "sip:ketnoi.test", from_addr=NameAddr(parse_uri("sip:1001@ketnoi.test")),
+                         to_addr=NameAddr(parse_uri("sip:1001@ketnoi.test")), cseq=cseq,
+                         contact=parse_uri("sip:1001@127.0.0.1:5090"), call_id="reg-1")
+
+
+def challenge_response(server: DigestServer, now: float, **kw) -> Response:
+    return Response(401, None, server.challenge(now, **kw))
+
+
+@pytest.mark.parametrize("algorithm", ["SHA-256", "MD5"])
+def test_client_and_server_agree(algorithm):
+    server = DigestServer("ketnoi.test")
+    client = DigestClient("1001", "demo1001", algorithms=[algorithm])
+    request = register()
+    assert server.verify(request, PASSWORDS.get, 0).reason == "no credentials"
+    retry = client.authorize(request, challenge_response(server, 0))
+    assert retry.cseq.seq == 2 and "via" not in retry.headers
+    _, params = parse_auth(retry.headers.get("authorization"))
+    assert params["algorithm"] == algorithm and params["qop"] == "auth" and params["nc"] == "00000001"
+    result = server.verify(retry, PASSWORDS.get, 1)
+    assert result.ok and result.username == "1001"
+
+
+def test_challenge_lists_sha256_first_then_md5():
+    headers = DigestServer("ketnoi.test").challenge(0)
+    algorithms = [parse_auth(v)[1]["algorithm"] for _, v in headers]
+    assert algorithms == ["SHA-256", "MD5"]
+    nonces = {parse_auth(v)[1]["nonce"] for _, v in headers}
+    assert len(nonces) == 1 and all(parse_auth(v)[1]["qop"] == "auth" for _, v in headers)
+
+
+def test_wrong_password_unknown_user_and_tampering():
+    server = DigestServer("ketnoi.test")
+    bad = DigestClient("1001", "wrong").authorize(register(), challenge_response(server, 0))
+    assert server.verify(bad, PASSWORDS.get, 1).reason == "wrong response"
+    ghost = DigestClient("9999", "x").authorize(register(), challenge_response(server, 0))
+    assert server.verify(ghost, PASSWORDS.get, 1).reason == "unknown user"
+    good = DigestClient("1001", "demo1001").authorize(register(), challenge_response(server, 0))
+    forged = good.copy()
+    forged.headers.set("Authorization", good.headers.get("authorization").replace('nonce="', 'nonce="A'))
+    assert not server.verify(forged, PASSWORDS.get, 1).ok
+    other_server = DigestServer("ketnoi.test")  # another secret: the nonce is not its own
+    assert other_server.verify(good, PASSWORDS.get, 1).reason in ("unknown nonce", "opaque mismatch")
+    moved = good.copy()
+    moved.uri = parse_uri("sip:elsewhere.test")
+    assert server.verify(moved, PASSWORDS.get, 1).reason == "digest uri does not match the Request-URI"
+
+
+def test_expired_nonce_is_stale_and_client_retries():
+    server = DigestServer("ketnoi.test", nonce_ttl=60)
+    client = DigestClient("1001", "demo1001")
+    request = client.authorize(register(), challenge_response(server, 0))
+    result = server.verify(request, PASSWORDS.get, 61)
+    assert not result.ok and result.stale  # correct digest, old nonce → stale=true (RFC 7616 §3.3)
+    stale = challenge_response(server, 61, stale=True)
+    assert all(v.endswith("stale=true") for _, v in stale.headers)
+    again = client.authorize(request, stale)
+    assert again is not None and server.verify(again, PASSWORDS.get, 62).ok
+
+
+def test_nonce_count_replay_is_refused():
+    server = DigestServer("ketnoi.test")
+    client = DigestClient("1001", "demo1001")
+    challenge = challenge_response(server, 0)
+    first = client.authorize(register(), challenge)
+    assert server.verify(first, PASSWORDS.get, 1).ok
+    assert server.verify(first, PASSWORDS.get, 2).reason == "nonce count replayed"
+    # The same nonce with a higher nc (a client reusing its credentials) is fine.
+    header, value = client.authorization(register(3), challenge_response(server, 0)) or ("", "")
+    assert header == "Authorization"
+
+
+def test_client_gives_up_on_a_repeated_challenge_and_unsupported_qop():
+    server = DigestServer("ketnoi.test")
+    client = DigestClient("1001", "wrong")
+    challenge = challenge_response(server, 0)
+    assert client.authorize(register(), challenge) is not None
+    assert client.authorize(register(2), challenge) is None  # same nonce, not stale: stop the loop
+    auth_int = Response(401, None, [("WWW-Authenticate", 'Digest realm="r", nonce="n", qop="auth-int"')])
+    assert DigestClient("a", "b").authorize(register(), auth_int) is None
+    proxy = Response(407, None, [("Proxy-Authenticate", 'Digest realm="r", nonce="n2", qop="auth"')])
+    retry = DigestClient("a", "b").authorize(register(), proxy)
+    assert "proxy-authorization" in retry.headers
+
+
+def test_verify_survives_garbage_credentials():
+    server = DigestServer("ketnoi.test")
+    for value in ['Digest realm="ketnoi.test", nonce', 'Digest realm="ketnoi.test", nc=zz, response="1", '
+                  'username="1001", nonce="x", uri="sip:ketnoi.test", qop=auth, cnonce="c"',
+                  'Basic dXNlcjpwYXNz', 'Digest realm="ketnoi.test", username="1001"']:
+        request = register()
+        request.headers.add("Authorization", value)
+        assert not server.verify(request, PASSWORDS.get, 0).ok
