@@ -7,7 +7,7 @@ DEMO   ?=
 TEST_DEBS := postgresql redis-server chromium sip-tester baresip-core kannel kannel-extras espeak-ng sox ffmpeg janus janus-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && echo sudo)
 
-.PHONY: install install-test system-test-deps run demo test test-sqlite test-postgresql test-browser lint bench clean
+.PHONY: install install-test system-test-deps run demo test test-sqlite test-postgresql test-browser lint bench fuzz-sip clean
 
 install: $(VENV)/.installed  ## virtualenv + locked runtime dependencies
 
@@ -58,6 +58,10 @@ lint: install-test
 
 bench: install-test
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+FUZZ_INPUTS ?= 1000000
+fuzz-sip: install-test  ## fuzz the SIP parser/stack (and SDP parser) with FUZZ_INPUTS hypothesis-driven inputs
+	$(BIN)/python fuzz/sip_fuzz.py --inputs $(FUZZ_INPUTS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -142,6 +142,11 @@ def run(calls: int, seconds: float, *, record: bool, transcode: bool, warmup: fl
         # each call sends both directions at its own phase within the 20 ms period
         phases = [start + (i / calls) * PTIME for i in range(calls)]
         socks = (caller, callee)
+        # with transcoding the tag arrives in the other law: undo it (the tag bytes round-trip exactly)
+        untranscode = {False: lambda b: b, True: lambda b: b}
+        if transcode:
+            untranscode = {False: lambda b: b.translate(g711.ULAW_TO_ALAW),
+                           True: lambda b: b.translate(g711.ALAW_TO_ULAW)}
         k = tick = 0
         while True:
             now = time.monotonic()
@@ -178,7 +183,7 @@ def run(calls: int, seconds: float, *, record: bool, transcode: bool, warmup: fl
                     except BlockingIOError:
                         break
                     t = time.monotonic()
-                    key = _untag(data[12:17])
+                    key = _untag(untranscode[s is callee](data[12:17]))
                     t0 = sent_at.pop(key, None) if key is not None else None
                     if t0 is not None:
                         received += 1
@@ -195,7 +200,7 @@ def run(calls: int, seconds: float, *, record: bool, transcode: bool, warmup: fl
                         data = s.recv(2048)
                     except BlockingIOError:
                         break
-                    key = _untag(data[12:17])
+                    key = _untag(untranscode[s is callee](data[12:17]))
                     if key is not None and sent_at.pop(key, None) is not None:
                         received += 1
         parent.send("stop")

@@ -158,6 +158,8 @@ class RealObjects:
             (self._jobs, ("job_id",)),
             (self._knowledge, ("procedure_id", "answer_id", "event_id", "key_id")),
             (self._sms, ("message_id", "provider_id", "template_id", "keyword-rules.rule_id", "phone")),
+            (self._pbx, ("extension_id", "trunk_id", "sound_id", "inbound_route_id", "pin_set_id",
+                         "outbound_route_id", "calls.call_id")),
         ) for key in keys}
 
     def get(self, key: str) -> str | None:
@@ -218,6 +220,11 @@ class RealObjects:
             p = principal_for(s, s.get(User, creator))
             return {"job_id": jobs.enqueue(s, p, "reports.export", {}).id}
 
+
+    def _pbx(self):
+        from tests.telephony.pbx.helpers import pbx_objects
+
+        return pbx_objects(self.db, self.world.org_a)
 
     def _sms(self):
         from tests.sms.helpers import sms_objects

@@ -94,9 +94,10 @@ class Settings(BaseSettings):
     sip_keepalive_seconds: int = 30
     # Seconds an extension rings before the call counts as unanswered (no answer → 480).
     sip_ring_timeout_seconds: int = 45
-    # Digest algorithms offered to phones, in order (RFC 8760). MD5 first by default: many desk phones
-    # (and SIPp) take the first challenge and fail on SHA-256; put SHA-256 first when all phones know it.
-    sip_digest_algorithms: str = "MD5,SHA-256"
+    # Digest algorithms offered to phones, in order (RFC 8760), e.g. "SHA-256,MD5". MD5 alone by default:
+    # phones that do not know SHA-256 often fail on its challenge instead of skipping it (baresip/libre
+    # and SIPp do), so offer SHA-256 only when every phone of the deployment supports it.
+    sip_digest_algorithms: str = "MD5"
     # --- end telephony ---
 
     # --- Video calls (videocall/) ---

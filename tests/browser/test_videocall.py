@@ -101,10 +101,15 @@ MEDIA_STATS = """async () => {
 
 
 def wait_media(page: Page, frames_above: int = 0) -> dict:
-    """Until this page decodes video frames (more than ``frames_above``) and hears audio energy."""
-    page.wait_for_function(f"""async () => {{ const s = await ({MEDIA_STATS})();
-        return s.frames > {frames_above} && s.energy > 0; }}""", timeout=MEDIA_WAIT_MS, polling=500)
-    return page.evaluate(MEDIA_STATS)
+    """Until this page decodes video frames (more than ``frames_above``) and hears audio energy.
+    (Polled from here: wait_for_function does not await a predicate's promise.)"""
+    deadline = time.monotonic() + MEDIA_WAIT_MS / 1000
+    while True:
+        stats = page.evaluate(MEDIA_STATS)
+        if stats["frames"] > frames_above and stats["energy"] > 0:
+            return stats
+        assert time.monotonic() < deadline, f"no media received: {stats}"
+        time.sleep(0.5)
 
 
 def signed_get(live_server: str, board, path: str) -> httpx.Response:
@@ -164,7 +169,7 @@ def test_signed_call_routed_answered_recorded(media_page, new_page, world, datab
     types = [e["type"] for e in call["timeline"]]
     for t in ("created", "queued", "routed", "ringing", "answered", "joined", "media_connected", "camera",
               "reconnecting", "reconnected", "ended"):
-        assert t in types, (t, types)
+        assert t in types, (t, [(e["type"], e["message"]) for e in call["timeline"]])
     assert call["routing_path"][0]["group"] == "HN"
     ringing = next(e for e in call["timeline"] if e["type"] == "ringing")
     assert ringing["data"]["agents"] == [board.agents["dpvhn"]]

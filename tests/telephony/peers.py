@@ -13,6 +13,7 @@ import csv
 import json
 import os
 import random
+import re
 import shutil
 import socket
 import tempfile
@@ -112,7 +113,7 @@ class Sipp:
             "-trace_stat", "-stf", str(self.dir / "stat.csv"), "-fd", "1",
             "-trace_err", "-error_file", str(self.dir / "errors.log"),
             "-trace_logs", "-log_file", str(self.dir / "logs.log"),
-            "-trace_rtt", "-rtt_freq", "1"]
+            "-trace_rtt", "-rtt_freq", "1", "-aa"]  # -aa: OPTIONS keep-alives/pings answered 200
         if trace_messages:
             args += ["-trace_msg", "-message_file", str(self.dir / "messages.log")]
         if service:
@@ -206,7 +207,7 @@ class Baresip:
 
     def __init__(self, user: str, password: str | None, registrar: str, *, source_wav: Path,
                  codecs: str = "PCMU,PCMA", answer: str = "auto", lifetime: int = 120,
-                 extra_account: str = "", register: bool = True) -> None:
+                 extra_account: str = "", register: bool = True, local_ip: str = LOOPBACK) -> None:
         self.user = user
         self.registrar = registrar  # host:port of the engine
         self.dir = Path(tempfile.mkdtemp(prefix=f"ketnoi-baresip-{user}-"))
@@ -217,7 +218,7 @@ class Baresip:
         rtp = free_ports(20, udp=True)
         self.lifetime = lifetime
         (self.dir / "config").write_text("\n".join([
-            "poll_method epoll", f"sip_listen {LOOPBACK}:{self.sip_port}", f"net_interface {LOOPBACK}",
+            "poll_method epoll", f"sip_listen {local_ip}:{self.sip_port}", f"net_interface {local_ip}",
             "audio_player alsa,null", "audio_alert alsa,null", f"audio_source aufile,{source_wav}",
             f"rtp_ports {rtp[0]}-{rtp[-1]}", "module_path /usr/lib/baresip/modules",
             "module g711.so", "module aufile.so", "module alsa.so", "module sndfile.so",
@@ -303,6 +304,19 @@ class Baresip:
 
         await self._until(seen, timeout, f"event {kind}")
         return found[0]
+
+    async def wait_registered(self, timeout: float = 10) -> None:
+        """Until the account shows as registered (``reginfo`` says OK; the REGISTER_OK event may have
+        been sent before the control connection was up)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.has_event("REGISTER_OK"):
+            info = await self.command("reginfo")
+            if re.search(r"\sOK\b", re.sub(r"\x1b\[[0-9;]*m", "", info.get("data", ""))):
+                return
+            if loop.time() > deadline:
+                raise TimeoutError(f"baresip {self.user} did not register: {info.get('data')}\n{self.tail_log()}")
+            await asyncio.sleep(0.1)
 
     def has_event(self, kind: str) -> bool:
         return any(e.get("type") == kind for e in self.events)

@@ -102,8 +102,11 @@ def record(db: Session, worker: str, outcomes: list[Outcome], now: datetime | No
             _record_parts(db, o, m)
             if m is None:  # the lease ran out meanwhile and another sender has it: keep the ids only
                 continue
-            service.set_status(db, m, "accepted", provider=o.provider,
-                               note=f"{o.result.parts} phần tin, {o.result.encoding.upper()}")
+            note = f"{o.result.parts} phần tin, {o.result.encoding.upper()}"
+            if getattr(o.result, "resent_in_doubt", 0):
+                note += (f"; {o.result.resent_in_doubt} phần gửi lại vì mất kết nối trước khi SMSC trả lời "
+                         "(người nhận có thể nhận trùng)")
+            service.set_status(db, m, "accepted", provider=o.provider, note=note)
             m.provider, m.parts, m.encoding = o.provider, o.result.parts, o.result.encoding
             m.sent_at, m.last_error = now, ""
             service.apply_unmatched(db, o.provider, o.result.provider_message_ids)

@@ -4,7 +4,7 @@ reconnect grace period, and the call's API record (VC-12)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
@@ -61,6 +61,21 @@ def signal_online(db: Session, p: VcParticipant, online: bool) -> None:
     notify(db, call)
 
 
+def when(body: dict[str, Any], now: datetime) -> datetime:
+    """When a reported change happened: the client's ``at`` (ms) for a report queued while its channel
+    was down, trusted only within the reconnect grace period; else now."""
+    at = body.get("at")
+    if isinstance(at, (int, float)) and not isinstance(at, bool):
+        try:
+            t = datetime.fromtimestamp(at / 1000, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return now
+        grace = timedelta(seconds=get_settings().videocall_reconnect_grace_seconds + 5)
+        if now - grace <= t <= now:
+            return t
+    return now
+
+
 def report_media(db: Session, rt: Runtime, p: VcParticipant, state: str, body: dict[str, Any]) -> None:
     """A party's media state: connecting → connected, connected → reconnecting → connected (VC-08, 14)."""
     if state not in MEDIA_STATES:
@@ -68,20 +83,20 @@ def report_media(db: Session, rt: Runtime, p: VcParticipant, state: str, body: d
     call = db.get(VcCall, p.call_id)
     if call.status == "ended" or p.media_state == state:
         return
-    now = utcnow()
+    now = when(body, utcnow())
     previous, p.media_state, p.media_changed_at = p.media_state, state, now
     reason = str(body.get("reason", ""))[:100]
     if state == "reconnecting":
         p.reconnects += 1
         call.reconnects += 1
         add_event(db, call, "reconnecting", f"{_role(p)} mất kết nối hình/tiếng ({reason or 'không rõ'}), "
-                                            "đang kết nối lại", actor=p.role, reason=reason)
+                                            "đang kết nối lại", actor=p.role, at=now, reason=reason)
         if call.status == "connected":
             call.status = "reconnecting"
-    elif state == "connected" and previous == "reconnecting":
+    elif state == "connected" and (previous == "reconnecting" or (previous == "connecting" and p.reconnects)):
         how, ms = str(body.get("how", ""))[:30], body.get("ms")
         add_event(db, call, "reconnected", f"{_role(p)} đã kết nối lại ({HOW_LABELS.get(how, how or 'không rõ')}"
-                  + (f", {int(ms)} ms" if isinstance(ms, (int, float)) else "") + ")", actor=p.role, how=how,
+                  + (f", {int(ms)} ms" if isinstance(ms, (int, float)) else "") + ")", actor=p.role, at=now, how=how,
                   ms=ms if isinstance(ms, (int, float)) else None)
     peer = peer_of(db, p)
     both = state == "connected" and peer is not None and peer.media_state == "connected"
@@ -229,7 +244,7 @@ def call_out(db: Session, call: VcCall, *, detail: bool = True) -> dict[str, Any
         out["timeline"] = [{"seq": e.seq, "at": e.at, "type": e.type, "actor": e.actor, "message": e.message,
                             "data": e.data or {}}
                            for e in db.scalars(select(VcCallEvent).where(VcCallEvent.call_id == call.id)
-                                               .order_by(VcCallEvent.seq))]
+                                               .order_by(VcCallEvent.at, VcCallEvent.seq))]
     return out
 
 

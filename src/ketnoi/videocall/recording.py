@@ -131,7 +131,8 @@ def compose(segs: list[Segment], output: Path) -> float:
             ms = int(off * 1000)
             filters.append(f"[{i}:a]aresample=48000,adelay={ms}:all=1[a{i}]")
             audio.append(f"[a{i}]")
-    maps = ["-map", f"[{last}]"]
+    filters.append(f"[{last}]format=yuv420p[vout]")
+    maps = ["-map", "[vout]"]
     if audio:
         filters.append("".join(audio) + f"amix=inputs={len(audio)}:duration=longest:normalize=0[aout]")
         maps += ["-map", "[aout]"]

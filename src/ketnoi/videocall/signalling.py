@@ -185,7 +185,7 @@ async def signal(ws: WebSocket):
                 await conn.send("pong", {"server_time": utcnow().isoformat()})
             else:
                 await run_in_threadpool(_handle, rt, pid, msg["type"], body)
-    except WebSocketDisconnect:
+    except (WebSocketDisconnect, RuntimeError):  # the client left, or this socket was closed here
         pass
     finally:
         conns = rt.signals.get(call_id, set())

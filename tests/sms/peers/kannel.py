@@ -48,17 +48,9 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 15.0) -> None:
 class Received:
     sender: str
     to: str
-    kind: str  # text | data | udh | ucs-2 …
+    kind: str  # as fakesmsc prints it: text | data | udh | ucs-2
     udh: bytes
     data: bytes  # octets as fakesmsc received them
-
-    def text(self) -> str:
-        """UCS-2 (as Kannel sends with coding=2) or plain text."""
-        return self.data.decode("utf-16-be") if self.kind in ("ucs-2", "ucs2") or self._ucs2 else self.data.decode()
-
-    @property
-    def _ucs2(self) -> bool:
-        return len(self.data) % 2 == 0 and self.data[:1] == b"\x00"
 
 
 class KannelPeer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -81,8 +82,8 @@ def test_parse_raises_only_rtp_error(data):
 def test_sipp_capture_is_a_clean_20ms_stream_of_the_tone():
     packets = [RtpPacket.parse(d) for d in read_vector("sipp_rtp_stream_pcmu_1khz.bin")]
     assert len(packets) == 50 and {p.payload_type for p in packets} == {0}
-    assert all(seq_delta(b.sequence_number, a.sequence_number) == 1 for a, b in zip(packets, packets[1:]))
-    assert all(ts_delta(b.timestamp, a.timestamp) == 160 for a, b in zip(packets, packets[1:]))
+    assert all(seq_delta(b.sequence_number, a.sequence_number) == 1 for a, b in itertools.pairwise(packets))
+    assert all(ts_delta(b.timestamp, a.timestamp) == 160 for a, b in itertools.pairwise(packets))
     pcm = g711.ulaw_to_pcm16(b"".join(p.payload for p in packets))
     assert abs(peak_frequency(pcm) - 1000) < 10
 
@@ -106,7 +107,7 @@ def test_sipp_g711a_pcap_30ms_packets():
 
 def test_sequence_wraps_into_the_extended_number():
     t = SequenceTracker(65530)
-    for s in list(range(65530, 65536)) + list(range(0, 10)):
+    for s in list(range(65530, 65536)) + list(range(10)):
         t.update(s)
     assert t.cycles == 65536 and t.extended_max == 65536 + 9
     assert t.lost == 0 and t.expected == 15  # from the second packet (probation) to 65545

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ketnoi.telephony.sip import DigestClient, DigestServer, NameAddr, Response, build_request, parse_uri
-from ketnoi.telephony.sip.auth import digest_response
+from ketnoi.telephony.sip.auth import RFC8760_ORDER, digest_response
 from ketnoi.telephony.sip.headers import parse_auth
 
 RFC7616 = dict(username="Mufasa", realm="http-auth@example.org", password="Circle of Life", method="GET",
@@ -38,7 +38,7 @@ def challenge_response(server: DigestServer, now: float, **kw) -> Response:
 
 @pytest.mark.parametrize("algorithm", ["SHA-256", "MD5"])
 def test_client_and_server_agree(algorithm):
-    server = DigestServer("ketnoi.test")
+    server = DigestServer("ketnoi.test", algorithms=RFC8760_ORDER)
     client = DigestClient("1001", "demo1001", algorithms=[algorithm])
     request = register()
     assert server.verify(request, PASSWORDS.get, 0).reason == "no credentials"
@@ -50,10 +50,16 @@ def test_client_and_server_agree(algorithm):
     assert result.ok and result.username == "1001"
 
 
-def test_challenge_lists_sha256_first_then_md5():
-    headers = DigestServer("ketnoi.test").challenge(0)
+def test_challenge_order_and_one_nonce():
+    assert [parse_auth(v)[1]["algorithm"] for _, v in DigestServer("ketnoi.test").challenge(0)] == [
+        "MD5"]  # compatible default: see auth.ALGORITHMS
+    headers = DigestServer("ketnoi.test", algorithms=RFC8760_ORDER).challenge(0)
     algorithms = [parse_auth(v)[1]["algorithm"] for _, v in headers]
     assert algorithms == ["SHA-256", "MD5"]
+    # Our own client picks the strongest algorithm offered, whatever the order.
+    both = DigestServer("x", algorithms=("MD5", "SHA-256"))
+    retry = DigestClient("1001", "demo1001").authorize(register(), challenge_response(both, 0))
+    assert parse_auth(retry.headers.get("authorization"))[1]["algorithm"] == "SHA-256"
     nonces = {parse_auth(v)[1]["nonce"] for _, v in headers}
     assert len(nonces) == 1 and all(parse_auth(v)[1]["qop"] == "auth" for _, v in headers)
 

@@ -26,7 +26,7 @@ class MiniUas:
     passwords: dict[str, str] = field(default_factory=dict)
     ring_only: set[str] = field(default_factory=set)
     timers: TimerConfig = field(default_factory=TimerConfig)
-    algorithms: tuple[str, ...] = ("SHA-256", "MD5")
+    algorithms: tuple[str, ...] = ("MD5",)
     dialogs: dict = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
 

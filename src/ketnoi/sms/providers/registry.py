@@ -6,8 +6,10 @@ administrator edits the providers. ``reload`` starts the new providers before th
 retired, and a retired provider drains its in-flight sends before it disconnects, so nothing that
 was already handed to a provider is lost by a configuration change.
 
-Inbound HTTP callbacks (``sms.gateway_api``) find their provider through ``app.state.sms_providers``
-when the core runs one, else through ``find_config`` over the configurations stored by the core.
+Every provider's ``send`` may be called concurrently: throughput comes from keeping its window
+full (SMPP ``window`` per bind, Kannel/HTTP ``window`` concurrent requests). Inbound HTTP callbacks
+(``sms.gateway_api``) read their provider's configuration from the database, so they work on any
+node, whether or not it runs the sender.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ def build_provider(cfg: ProviderConfig) -> Provider:
     """A started-later provider for one configuration (validates ``cfg.config``, Vietnamese errors)."""
     settings = validate_config(cfg.kind, cfg.config)
     if cfg.kind == "smpp":
+        from ketnoi.settings import get_settings
         from ketnoi.sms.providers.smpp import SmppProvider
 
-        return SmppProvider(cfg, settings)  # type: ignore[arg-type]
+        return SmppProvider(cfg, settings, tz=get_settings().timezone)  # type: ignore[arg-type]
     if cfg.kind == "kannel":
         from ketnoi.sms.providers.kannel import KannelProvider
 

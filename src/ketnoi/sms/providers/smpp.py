@@ -64,7 +64,8 @@ from ketnoi.sms.providers.reassembly import Reassembler
 
 log = logging.getLogger(__name__)
 THROTTLING = {ss.ESME_RTHROTTLED, ss.ESME_RMSGQFUL}
-MAX_PART_RETRIES = 6
+MAX_PART_RETRIES = 6  # throttled answers to one later part before giving up
+MAX_PART_ATTEMPTS = 20  # connection losses / unusable binds while submitting one part
 
 
 class _NotSent(Exception):
@@ -131,6 +132,9 @@ class _Conn(asyncio.Protocol):
                 t.add_done_callback(self.prov._tasks.discard)
             elif isinstance(ev, ss.Closed):
                 self.last_error = self.last_error or ev.reason
+                if self.state == "bound":
+                    self.state = "closing"  # no new submits while the transport goes down
+                    self.prov._bound_changed()
                 self._flush()
                 if self.transport is not None:
                     self.transport.close()
@@ -364,12 +368,17 @@ class SmppProvider:
         wait = self.settings.response_timeout
         for i, short in enumerate(enc.short_messages()):
             fields = {**base, "esm_class": 0x40 if enc.udhs[i] else 0x00, "short_message": short}
-            retries = 0
+            retries = attempts = 0
             while True:
+                attempts += 1
+                if attempts > MAX_PART_ATTEMPTS:
+                    raise TemporaryFailure(f"Kết nối SMSC chập chờn: phần {i + 1}/{enc.parts} chưa gửi được "
+                                           f"sau {MAX_PART_ATTEMPTS} lần.", "unstable")
                 conn = await self._pick(time.monotonic() + wait)
                 try:
                     resp = await conn.submit(fields)
                 except _NotSent:
+                    await asyncio.sleep(0.01)  # the bind is going down: let its transport close
                     continue
                 except _InDoubt as exc:
                     if self.settings.in_doubt == "fail":

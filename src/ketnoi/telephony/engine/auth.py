@@ -12,7 +12,7 @@ from ketnoi.telephony.sip.auth import AuthResult, DigestServer
 from ketnoi.telephony.sip.errors import ParseError
 from ketnoi.telephony.sip.headers import parse_auth
 from ketnoi.telephony.sip.message import Request
-from ketnoi.telephony.sip.uri import parse_uri
+from ketnoi.telephony.sip.uri import SipURI, parse_uri
 
 _HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 
@@ -21,10 +21,19 @@ def _h(algorithm: str, text: str) -> str:
     return _HASHES[algorithm](text.encode("utf-8")).hexdigest()
 
 
+def _same_target(digest_uri, request_uri) -> bool:
+    """The digest-uri names the Request-URI (RFC 7616 §3.4.6). Some clients (SIPp among them) leave
+    the user part out: the host and port must still match, and the response hash covers that uri."""
+    if digest_uri.equivalent(request_uri):
+        return True
+    return isinstance(digest_uri, SipURI) and isinstance(request_uri, SipURI) and \
+        digest_uri.host.lower() == request_uri.host.lower() and digest_uri.port == request_uri.port
+
+
 class ExtensionAuth:
     """Challenge and verify requests from extensions of one PBX (REGISTER: 401, INVITE: 407)."""
 
-    def __init__(self, cfg: PbxConfig, *, nonce_ttl: float = 300.0, algorithms: str = "MD5,SHA-256") -> None:
+    def __init__(self, cfg: PbxConfig, *, nonce_ttl: float = 300.0, algorithms: str = "MD5") -> None:
         self.algorithms = tuple(a.strip().upper() for a in algorithms.split(",") if a.strip()) or ("MD5",)
         self.server = DigestServer(cfg.settings.realm, nonce_ttl=nonce_ttl, algorithms=self.algorithms)
         self.cfg = cfg
@@ -80,7 +89,7 @@ class ExtensionAuth:
             return AuthResult(False, username, reason="incomplete credentials (qop=auth required)")
         try:
             nc = int(nc_text, 16)
-            same = uri == str(request.uri) or parse_uri(uri).equivalent(request.uri)
+            same = uri == str(request.uri) or _same_target(parse_uri(uri), request.uri)
         except (ValueError, ParseError):
             return AuthResult(False, username, reason="bad nc or uri")
         if not same:

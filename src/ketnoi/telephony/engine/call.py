@@ -311,8 +311,8 @@ class Call:
         if self.bridge is not None:
             self.bridge.stop()
         path = ""
-        if self.recorder is not None:
-            path = str(self.recorder.close())
+        if self.recorder is not None:  # stored relative to the recordings root (CC-21 download checks it)
+            path = str(self.recorder.close().relative_to(cdr.recordings_root(self.data_dir)))
         stats = {self.a: quality(self.a.ep)}
         if self.winner is not None:
             stats[self.winner] = quality(self.b_ep)

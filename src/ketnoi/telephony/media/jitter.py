@@ -38,8 +38,11 @@ class JitterBuffer:
 
     ``frame_samples`` is the playout step (160 = 20 ms at 8 kHz). The target delay is the spread
     (95th percentile − minimum) of the packets' transit times over the last ``window`` packets,
-    plus half a frame, within [``min_delay``, ``max_delay``].
+    plus half a frame, within [``min_delay``, ``max_delay``]. The delay grows at once (silence is
+    inserted when the buffer runs dry) and shrinks gently, one frame per ``SKIP_EVERY`` frames.
     """
+
+    SKIP_EVERY = 25  # frames between two shrinking skips: 0.5 s at 20 ms
 
     def __init__(self, *, clock_rate: int = 8000, frame_samples: int = 160, min_delay: float = 0.02,
                  max_delay: float = 0.3, initial_delay: float = 0.06, window: int = 100) -> None:
@@ -55,6 +58,7 @@ class JitterBuffer:
         self._target = int(initial_delay * clock_rate)
         self._started = False
         self._since_target = 0
+        self._since_skip = 0
         self.stats = JitterStats(delay_ms=initial_delay * 1000)
 
     def _unwrap(self, timestamp: int) -> int:
@@ -120,12 +124,14 @@ class JitterBuffer:
             self._started = True
         due = self._due(now)
         lag = due - self._cursor
-        if lag > 2 * self.frame:  # too deep: drop frames (the oldest first) to catch up
+        self._since_skip += 1
+        if lag > int(self.max_delay * self.rate):  # far behind (a stall, a burst): catch up at once
             while lag > self.frame:
-                self._frames.pop(self._cursor, None)
-                self._cursor += self.frame
+                self._skip()
                 lag -= self.frame
-                self.stats.skipped += 1
+        elif lag > 2 * self.frame and self._since_skip >= self.SKIP_EVERY:  # shrink gently
+            self._skip()
+            self._since_skip = 0
         elif lag < -self.frame and self._cursor not in self._frames:  # ran dry early: stretch
             self.stats.stretched += 1
             self.stats.played += 1
@@ -139,6 +145,11 @@ class JitterBuffer:
         for stale in [p for p in self._frames if p < self._cursor]:
             del self._frames[stale]
         return Frame((self._base_ts + pos) & 0xFFFFFFFF, payload)
+
+    def _skip(self) -> None:
+        self._frames.pop(self._cursor, None)
+        self._cursor += self.frame
+        self.stats.skipped += 1
 
     @property
     def depth(self) -> int:

@@ -63,10 +63,11 @@ def interleave(left: bytes, right: bytes) -> bytes:
 
 
 class _Track:
-    __slots__ = ("anchor_pos", "anchor_ts", "pending", "ssrc")
+    __slots__ = ("anchor_pos", "anchor_ts", "pending", "ssrc", "suspect")
 
     def __init__(self) -> None:
         self.ssrc: int | None = None
+        self.suspect = 0
         self.anchor_ts = 0
         self.anchor_pos = 0
         self.pending = bytearray()  # 16-bit PCM from the timeline's ``done`` position on
@@ -99,8 +100,15 @@ class RecordingTimeline:
         expected = self.position(arrival) - n  # where the packet would start if it had no delay
         pos = track.anchor_pos + ts_delta(timestamp, track.anchor_ts)
         if ssrc != track.ssrc or abs(pos - expected) > self.RESYNC:
+            # a new source, or timestamps that disagree with the clock: one stray packet (very
+            # late, or from before a jump) is dropped; two in a row mean the stream really jumped
+            if ssrc == track.ssrc and track.suspect == 0:
+                track.suspect = 1
+                self.late += 1
+                return
             track.ssrc, track.anchor_ts, track.anchor_pos = ssrc, timestamp, max(expected, self.done)
             pos = track.anchor_pos
+        track.suspect = 0
         offset = pos - self.done
         if offset + n <= 0:
             self.late += 1

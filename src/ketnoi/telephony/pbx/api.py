@@ -351,6 +351,6 @@ def call_recording(call_id: str, request: Request, db: DbDep, download: bool = F
     tz = ZoneInfo(request.app.state.settings.timezone)
     who = re.sub(r"[^0-9+]", "", c.caller) or "an-danh"
     name = f"ghi-am-{c.started_at.astimezone(tz):%Y%m%d-%H%M%S}-{who}{path.suffix}"
-    return FileResponse(path, media_type=media_type, filename=name if download else None,
+    return FileResponse(path, media_type=media_type, filename=name,
                         content_disposition_type="attachment" if download else "inline",
                         headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"})

@@ -171,6 +171,6 @@ def call_recording(call_id: str, request: Request, db: DbDep, p: Principal = con
     download = request.query_params.get("download") == "1"
     who = re.sub(r"[^0-9+]", "", c.caller) or "an-danh"
     return FileResponse(path, media_type=media_type,
-                        filename=f"ghi-am-{c.started_at.astimezone(_tz(request)):%Y%m%d-%H%M%S}-{who}{path.suffix}"
-                        if download else None, content_disposition_type="attachment" if download else "inline",
+                        filename=f"ghi-am-{c.started_at.astimezone(_tz(request)):%Y%m%d-%H%M%S}-{who}{path.suffix}",
+                        content_disposition_type="attachment" if download else "inline",
                         headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"})

@@ -53,14 +53,17 @@ class SipEndpoint:
         """Bind the transports (port 0 picks a free port, the same for UDP and TCP when possible).
         ``advertised_host`` is written in Via/Contact instead of the bound address (NAT, CC-05)."""
         self._loop = asyncio.get_running_loop()
-        if udp:
-            transport = await UdpTransport.listen(host, port, self._on_datagram)
-            self.transports["udp"] = transport
-            port = transport.local_address[1]
-        if tcp:
-            stream = StreamTransport(self._on_datagram, self._on_stream_error)
-            await stream.listen(host, port)
-            self.transports["tcp"] = stream
+        for attempt in range(20 if port == 0 else 1):
+            try:
+                await self._bind(host, port, udp, tcp)
+                break
+            except OSError:
+                # Port 0: the UDP port the kernel chose may be taken on TCP; try another pair.
+                for transport in self.transports.values():
+                    await transport.close() if isinstance(transport, StreamTransport) else transport.close()
+                self.transports.clear()
+                if port != 0 or attempt == 19:
+                    raise
         if tls_context is not None:
             tls = StreamTransport(self._on_datagram, self._on_stream_error, ssl_context=tls_context)
             await tls.listen(host, tls_port or 0)
@@ -68,6 +71,16 @@ class SipEndpoint:
         for name, transport in self.transports.items():
             bound_host, bound_port = transport.local_address
             self.stack.local_addresses[name] = (advertised_host or bound_host, bound_port)
+
+    async def _bind(self, host: str, port: int, udp: bool, tcp: bool) -> None:
+        if udp:
+            transport = await UdpTransport.listen(host, port, self._on_datagram)
+            self.transports["udp"] = transport
+            port = transport.local_address[1]
+        if tcp:
+            stream = StreamTransport(self._on_datagram, self._on_stream_error)
+            self.transports["tcp"] = stream
+            await stream.listen(host, port)
 
     async def close(self) -> None:
         if self._timer is not None:

@@ -3,6 +3,7 @@ quoted strings, parameters, and the typed values name-addr, Via and CSeq."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -64,6 +65,7 @@ _CSEQ_RE = re.compile(rf"[ \t]*([0-9]{{1,10}})[ \t]+({_TOKEN})[ \t]*")
 MAX_CSEQ = 2**31 - 1  # §8.1.1.5
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_name(name: str) -> str:
     """Lower-case full name of a header, whatever spelling or compact form was used."""
     lowered = name.lower()

@@ -43,7 +43,7 @@ __all__ = [
     "reason_phrase",
 ]
 
-MAX_MESSAGE_SIZE = 65_535  # a UDP datagram; larger requests are answered 413 / dropped
+MAX_MESSAGE_SIZE = 32_768  # far above any real INVITE; larger requests are answered 413 or dropped
 MAX_HEADERS = 256
 BRANCH_MAGIC = "z9hG4bK"  # §8.1.1.7
 _ENC = ("utf-8", "surrogateescape")  # keep any byte, so every input serializes back unchanged
@@ -96,18 +96,20 @@ class Headers:
     __slots__ = ("_items",)
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: list[tuple[str, str, str]] = [
-            (item[0], item[1], item[2] if len(item) > 2 else ": ") for item in items]  # type: ignore[misc]
+        # (name as written, value, separator as written, canonical name)
+        self._items: list[tuple[str, str, str, str]] = [
+            (item[0], item[1], item[2] if len(item) > 2 else ": ", canonical_name(item[0]))  # type: ignore[misc]
+            for item in items]
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        return ((n, v) for n, v, _ in self._items)
+        return ((n, v) for n, v, _, _ in self._items)
 
     def __len__(self) -> int:
         return len(self._items)
 
     def __contains__(self, name: object) -> bool:
         key = canonical_name(str(name))
-        return any(canonical_name(n) == key for n, _, _ in self._items)
+        return any(item[3] == key for item in self._items)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Headers) and list(self) == list(other)
@@ -120,11 +122,11 @@ class Headers:
 
     def lines(self) -> Iterator[tuple[str, str, str]]:
         """``(name, separator, value)`` as they will be written."""
-        return ((n, sep, v) for n, v, sep in self._items)
+        return ((n, sep, v) for n, v, sep, _ in self._items)
 
     def _values(self, name: str) -> list[str]:
         key = canonical_name(name)
-        return [v for n, v, _ in self._items if canonical_name(n) == key]
+        return [item[1] for item in self._items if item[3] == key]
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """First value of a header (the whole line for non-list headers)."""
@@ -140,15 +142,16 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         """Append a header line."""
-        self._items.append((display_name(name) if len(name) == 1 else name, str(value), ": "))
+        name = display_name(name) if len(name) == 1 else name
+        self._items.append((name, str(value), ": ", canonical_name(name)))
 
     def prepend(self, name: str, value: str) -> None:
         """Insert a header line before the first one of the same name (a new top Via, §16.6 step 8),
         or at the top when there is none."""
         key = canonical_name(name)
-        entry = (display_name(name), str(value), ": ")
-        for i, (n, _, _) in enumerate(self._items):
-            if canonical_name(n) == key:
+        entry = (display_name(name), str(value), ": ", key)
+        for i, item in enumerate(self._items):
+            if item[3] == key:
                 self._items.insert(i, entry)
                 return
         self._items.insert(0, entry)
@@ -156,9 +159,9 @@ class Headers:
     def set(self, name: str, value: str) -> None:
         """Replace every line of ``name`` by one line, kept where the first one was."""
         key = canonical_name(name)
-        position = next((i for i, (n, _, _) in enumerate(self._items) if canonical_name(n) == key), None)
+        position = next((i for i, item in enumerate(self._items) if item[3] == key), None)
         self.remove(name)
-        entry = (display_name(name), str(value), ": ")
+        entry = (display_name(name), str(value), ": ", key)
         if position is None:
             self._items.append(entry)
         else:
@@ -166,28 +169,28 @@ class Headers:
 
     def remove(self, name: str) -> None:
         key = canonical_name(name)
-        self._items = [item for item in self._items if canonical_name(item[0]) != key]
+        self._items = [item for item in self._items if item[3] != key]
 
     def pop_first(self, name: str) -> str | None:
         """Remove and return the first value of a list header (the top Via of a response, §18.1.2)."""
         key = canonical_name(name)
-        for i, (n, v, sep) in enumerate(self._items):
-            if canonical_name(n) == key:
+        for i, (n, v, sep, k) in enumerate(self._items):
+            if k == key:
                 values = split_list(v) if key in LIST_HEADERS else [v]
                 if len(values) <= 1:
                     del self._items[i]
                 else:
-                    self._items[i] = (n, ", ".join(values[1:]), sep)
+                    self._items[i] = (n, ", ".join(values[1:]), sep, k)
                 return values[0] if values else None
         return None
 
     def replace_first(self, name: str, value: str) -> None:
         """Replace the first value of a list header (adding received/rport to the top Via, §18.2.1)."""
         key = canonical_name(name)
-        for i, (n, v, sep) in enumerate(self._items):
-            if canonical_name(n) == key:
+        for i, (n, v, sep, k) in enumerate(self._items):
+            if k == key:
                 values = split_list(v) if key in LIST_HEADERS else [v]
-                self._items[i] = (n, ", ".join([str(value), *values[1:]]), sep)
+                self._items[i] = (n, ", ".join([str(value), *values[1:]]), sep, k)
                 return
         self.add(name, value)
 

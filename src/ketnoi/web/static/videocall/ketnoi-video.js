@@ -67,6 +67,7 @@ export class SignalChannel extends EventTarget {
     this.ws = null;
     this.closed = false;
     this.blockedUntil = 0; // test hook: simulated network loss
+    this.outbox = [];
   }
 
   async _envelope(type, body) {
@@ -86,8 +87,14 @@ export class SignalChannel extends EventTarget {
     return true;
   }
 
+  // One opening at a time: concurrent callers share it.
   open(timeoutMs = 8000) {
     if (Date.now() < this.blockedUntil) return Promise.reject(new Error("network blocked (test)"));
+    if (!this.opening) this.opening = this._open(timeoutMs).finally(() => { this.opening = null; });
+    return this.opening;
+  }
+
+  _open(timeoutMs) {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(this.url);
       let welcomed = false;
@@ -99,22 +106,34 @@ export class SignalChannel extends EventTarget {
         if (msg.type === "refused") { clearTimeout(timer); reject(Object.assign(new Error(msg.message), { refused: msg.reason })); return; }
         if (!(await this._verify(msg))) { this.dispatchEvent(new CustomEvent("invalid", { detail: msg })); return; }
         const body = JSON.parse(msg.body || "{}");
-        if (msg.type === "welcome" && !welcomed) { welcomed = true; clearTimeout(timer); this.ws = ws; resolve(body); }
+        if (msg.type === "welcome" && !welcomed) { welcomed = true; clearTimeout(timer); this.ws = ws; await this.flush(); resolve(body); }
         this.dispatchEvent(new CustomEvent("message", { detail: { type: msg.type, body } }));
       };
       ws.onclose = (e) => {
         clearTimeout(timer);
         if (!welcomed) { reject(new Error("Kênh tín hiệu bị đóng (" + e.code + ")")); return; }
-        if (this.ws === ws) this.ws = null;
+        if (this.ws !== ws) return; // an older socket the server replaced
+        this.ws = null;
         if (!this.closed) this.dispatchEvent(new CustomEvent("lost", { detail: { code: e.code } }));
       };
     });
   }
 
+  // Messages that must not be lost (media state, camera, hang-up) wait while the channel is down and
+  // leave, in order, once it is back; `at` keeps the moment they happened.
   async send(type, body) {
-    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
-    this.ws.send(JSON.stringify(await this._envelope(type, body)));
+    const b = { ...(body || {}) };
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
+      if (type === "media" || type === "camera" || type === "hangup") this.outbox.push([type, { ...b, at: Date.now() }]);
+      return false;
+    }
+    this.ws.send(JSON.stringify(await this._envelope(type, b)));
     return true;
+  }
+
+  async flush() {
+    const pending = this.outbox.splice(0);
+    for (const [type, body] of pending) await this.send(type, body);
   }
 
   drop() { const ws = this.ws; this.ws = null; if (ws) ws.close(); }
@@ -241,7 +260,7 @@ export class VideoCall extends EventTarget {
       const m = this.server.media;
       await this._localMedia();
       this._setState(this.state === "reconnecting" ? "reconnecting" : "joining");
-      this.sig.send("media", { state: "connecting" });
+      if (!this.recovering) this.sig.send("media", { state: "connecting" });
       const link = new JanusLink(m.url, m.token);
       await link.connect();
       this.link = link;
@@ -400,6 +419,9 @@ export class VideoCall extends EventTarget {
         await this._waitNetwork(started + graceMs);
         if (!this.sig.ws) await this._reopenSignal().catch(() => {});
         try {
+          if (this.link && !this.link.ws && this.link.sessionId && this.pubPc) {
+            await this.link.connect(this.link.sessionId).catch(() => {}); // reclaim the session (Janus keeps it a while)
+          }
           if (this.link && this.link.ws && this.pubPc) {
             how = "ice_restart";
             this._emit("reconnecting", { reason, phase: how });
@@ -440,7 +462,7 @@ export class VideoCall extends EventTarget {
   }
 
   _signalLost() {
-    if (this.ended) return;
+    if (this.ended || this.hangingUp) return;
     this._emit("reconnecting", { reason: "signal-lost", phase: "signal" });
     (async () => {
       const graceMs = this.o.graceMs || ((this.server && this.server.grace_seconds) || 30) * 1000;
@@ -573,6 +595,7 @@ export class VideoCall extends EventTarget {
   // --- ending ---------------------------------------------------------------------------------
   async hangup(reason = "") {
     if (this.ended) return;
+    this.hangingUp = true;
     await this.sig.send("hangup", { reason });
     this._finish(reason === "network" ? "network" : `${this.role}_hangup`, reason === "network"
       ? "Mất kết nối quá thời gian cho phép" : "Bạn đã kết thúc cuộc gọi", this.role);

@@ -1,0 +1,139 @@
+"""Calls between SIPp peers through the engine (CC-04, CC-06, CC-21; RFC 3261 §13–15, §9, §22):
+INVITE–200–ACK–BYE with RTP, CANCEL before answer, re-INVITE hold/resume, unauthenticated and
+wrongly authenticated INVITEs refused, 488 for no common codec, and retransmissions under loss."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.telephony.engine.conftest import SECRETS, needs_peers
+from tests.telephony.peers import Sipp
+
+pytestmark = needs_peers
+
+
+async def registered_uas(harness, number: str, scenario: str, audio, **kw) -> Sipp:
+    """Register ``number`` from a port with SIPp, then start a SIPp UAS on that port."""
+    reg = Sipp("register_only", remote=harness.address, user=number, password=SECRETS[number],
+               keys={"ext": number, "expires": "300"}, timeout=15)
+    result = await reg.run()
+    assert result.ok, result.explain()
+    reg.cleanup()
+    uas = Sipp(scenario, port=reg.port, audio=audio, **kw)
+    await uas.start()
+    await asyncio.sleep(0.3)  # let it bind before the call arrives
+    return uas
+
+
+def caller(harness, scenario: str, called: str, audio=None, *, ext: str = "1001", **kw) -> Sipp:
+    return Sipp(scenario, remote=harness.address, service=called, user=ext, password=SECRETS.get(ext, "x"),
+                keys={"ext": ext}, audio=audio, **kw)
+
+
+async def test_invite_200_ack_bye_with_media(harness, audio_dir):
+    harness.extensions("1001", "1002")
+    await harness.start()
+    uas = await registered_uas(harness, "1002", "uas_answer", audio_dir / "tone1100.ul", timeout=30)
+    try:
+        result = await caller(harness, "call_uac", "1002", audio_dir / "tone700.ul", duration_ms=2000,
+                              timeout=20).run()
+        assert result.ok, result.explain()
+        callee = await uas.wait()
+        assert callee.ok, callee.explain()
+        assert "invite INVITE sip:1002" in callee.logs and "from sip:1001" in callee.logs
+    finally:
+        await uas.stop()
+        uas.cleanup()
+    [call] = await harness.calls(1)
+    assert (call.direction, call.caller, call.called, call.extension) == ("internal", "1001", "1002", "1002")
+    assert call.disposition == "answered" and call.hangup_by == "caller" and call.answered_at is not None
+    roles = {leg.role: leg for leg in call.legs}
+    assert set(roles) == {"caller", "callee"}
+    # RTP crossed the bridge both ways: each leg received the other side's stream (~50 packets/s).
+    assert roles["caller"].packets_received > 40 and roles["callee"].packets_received > 40
+    assert roles["callee"].codec == "PCMU"
+
+
+async def test_cancel_before_answer(harness, audio_dir):
+    harness.extensions("1001", "1002")
+    await harness.start()
+    uas = await registered_uas(harness, "1002", "uas_ring", None, timeout=30)
+    try:
+        result = await caller(harness, "cancel_uac", "1002", audio_dir / "tone700.ul", timeout=20).run()
+        assert result.ok, result.explain()
+        callee = await uas.wait()
+        assert callee.ok and "cancelled" in callee.logs, callee.explain()
+    finally:
+        await uas.stop()
+        uas.cleanup()
+    [call] = await harness.calls(1)
+    assert call.disposition == "cancelled" and call.hangup_by == "caller" and call.sip_cause == 487
+    assert call.answered_at is None and call.billsec == 0
+
+
+async def test_reinvite_hold_and_resume(harness, audio_dir):
+    harness.extensions("1001", "1002")
+    await harness.start()
+    uas = await registered_uas(harness, "1002", "uas_answer", audio_dir / "tone1100.ul", timeout=30)
+    try:
+        result = await caller(harness, "hold_uac", "1002", audio_dir / "tone700.ul", timeout=30).run()
+        assert result.ok, result.explain()
+        assert "hold=a=recvonly" in result.logs or "hold=a=inactive" in result.logs
+        assert "resume=a=sendrecv" in result.logs
+        assert (await uas.wait()).ok
+    finally:
+        await uas.stop()
+        uas.cleanup()
+    [call] = await harness.calls(1)
+    assert call.disposition == "answered"
+
+
+async def test_unauthenticated_invite_is_challenged_and_never_rings(harness, audio_dir):
+    harness.extensions("1001", "1002")
+    await harness.start()
+    uas = await registered_uas(harness, "1002", "uas_answer", audio_dir / "tone1100.ul", timeout=8)
+    try:
+        result = await caller(harness, "invite_unauthenticated", "1002", audio_dir / "tone700.ul",
+                              timeout=10).run()
+        assert result.ok, result.explain()
+        assert "challenge=407" in result.logs
+        bad = Sipp("invite_bad_password", remote=harness.address, service="1002", user="1001",
+                   password="wrong-secret", keys={"ext": "1001"}, audio=audio_dir / "tone700.ul", timeout=10)
+        result = await bad.run()
+        assert result.ok and "refused" in result.logs, result.explain()
+        await asyncio.sleep(0.5)
+        assert uas.proc.returncode is None  # the phone never received an INVITE
+    finally:
+        await uas.stop()
+        callee = uas.result()
+        uas.cleanup()
+    assert "invite" not in callee.logs
+    assert await harness.calls(0, timeout=0.5) == []  # challenges are not calls
+
+
+async def test_no_common_codec_is_refused_with_488(harness, audio_dir):
+    harness.extensions("1001", "1002")
+    await harness.start()
+    result = await caller(harness, "call_no_codec", "1002", audio_dir / "tone700.ul", timeout=10).run()
+    assert result.ok, result.explain()
+    [call] = await harness.calls(1)
+    assert call.disposition == "failed" and call.sip_cause == 488
+
+
+async def test_calls_complete_with_retransmissions_under_loss(harness, audio_dir):
+    """A quarter of the caller's INVITEs, ACKs and BYEs and of the responses it gets are lost on purpose
+    (call_uac_lossy.xml): both sides' retransmissions (timers A, E, G; the 2xx until ACK) must still
+    bring every call to its end."""
+    harness.extensions("1001", "1002")
+    await harness.start()
+    uas = await registered_uas(harness, "1002", "uas_answer", audio_dir / "tone1100.ul", calls=8, timeout=90)
+    try:
+        result = await caller(harness, "call_uac_lossy", "1002", audio_dir / "tone700.ul", calls=8, rate=2,
+                              limit=4, duration_ms=500, timeout=80).run()
+        assert result.ok and result.successful == 8, result.explain()
+    finally:
+        await uas.stop()
+        uas.cleanup()
+    calls = await harness.calls(8)
+    assert [c.disposition for c in calls] == ["answered"] * 8
+    assert harness.tenant.endpoint.stack.stats["retransmissions"] > 0
