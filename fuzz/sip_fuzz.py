@@ -16,7 +16,9 @@ import time
 import traceback
 from pathlib import Path
 
-from hypothesis import HealthCheck, Phase, given, seed as hypothesis_seed, settings, strategies as st
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
 
 from ketnoi.telephony.sip import Address, ParseError, SipStack, parse_message
 from ketnoi.telephony.sip.transport import KEEPALIVE_PING, StreamFramer
@@ -82,6 +84,7 @@ class Checker:
     def __init__(self) -> None:
         self.count = 0
         self.parsed = 0
+        self.failures: list[tuple[bytes, str]] = []
         self.now = 0.0
         self._fresh_stack()
 
@@ -158,19 +161,25 @@ def run(inputs: int, seed: int | None = None, *, per_example: int = 20, quiet: b
                   suppress_health_check=list(HealthCheck))
         @given(seed_value=st.integers(0, 2**64 - 1))
         def target(seed_value: int) -> None:
+            # Failures are collected, not raised: the checker keeps a stack across inputs, so a
+            # replay by hypothesis would not be the same run. The input is saved instead.
             rng = random.Random(seed_value)
             for _ in range(per_example):
                 data = mutate(rng.getrandbits(64))
                 try:
                     checker.check(data, rng.randint(0, 2000))
-                except Exception:
+                except Exception as exc:
+                    checker.failures.append((data, traceback.format_exc()))
                     _save_crash(data)
-                    raise
+                    if len(checker.failures) >= 10:
+                        raise RuntimeError("too many failures") from exc
 
         if seed is not None:
             target = hypothesis_seed(seed + done)(target)
         before = checker.count
         target()
+        if checker.failures:
+            raise AssertionError(f"{len(checker.failures)} failing inputs; first:\n{checker.failures[0][1]}")
         done += max(1, (checker.count - before) // per_example)
         if not quiet:
             rate = checker.count / max(1e-9, time.monotonic() - started)
@@ -192,11 +201,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
     started = time.monotonic()
-    try:
-        checker = run(args.inputs, args.seed)
-    except Exception:
-        traceback.print_exc()
-        return 1
+    checker = run(args.inputs, args.seed)  # raises (exit status 1) on any failing input
     elapsed = time.monotonic() - started
     print(f"OK: {checker.count} inputs ({checker.parsed} parsed) in {elapsed:.0f} s, "
           f"SDP parser {'included' if SDP_PARSE else 'absent'}; no unexpected exception")

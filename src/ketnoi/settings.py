@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     sip_bind_address: str = "127.0.0.1"
     # NAT keep-alive: OPTIONS to every registered contact this often (seconds; 0 = off).
     sip_keepalive_seconds: int = 30
+    # OPTIONS ping to IP-authenticated trunks this often; its answer sets the trunk status (0 = off).
+    sip_trunk_ping_seconds: int = 60
     # Seconds an extension rings before the call counts as unanswered (no answer → 480).
     sip_ring_timeout_seconds: int = 45
     # Digest algorithms offered to phones, in order (RFC 8760), e.g. "SHA-256,MD5". MD5 alone by default:

@@ -36,11 +36,11 @@ def add_kannel_provider(database, org_id: str, cfg: dict) -> str:
             name="kannel-1", kind="kannel", config=cfg, organization_id=org_id, is_default=True)).id
 
 
-async def until(pred, timeout: float = 20.0, what: str = "condition"):
+async def until(pred, timeout: float = 20.0, what="condition"):
     deadline = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
         await asyncio.sleep(0.1)
 
 
@@ -72,7 +72,13 @@ async def test_vietnamese_reply_reaches_fakesmsc_in_ucs2_parts_and_the_report_ma
             with database.session() as s:
                 return s.get(SmsMessage, mid).status
 
-        await until(lambda: status() == "delivered", what="the delivery reports")
+        def state() -> str:
+            with database.session() as s:
+                parts = [(p.provider_message_id, p.status) for p in s.scalars(select(SmsPart))]
+                unmatched = [(u.provider_message_id, u.status) for u in s.scalars(select(SmsUnmatchedReceipt))]
+            return f"message {status()}, parts {parts}, unmatched receipts {unmatched}"
+
+        await until(lambda: status() == "delivered", what=lambda: f"the delivery reports ({state()})")
         with database.session() as s:
             parts = s.scalars(select(SmsPart).where(SmsPart.message_id == mid).order_by(SmsPart.seq)).all()
             assert [(p.provider_message_id, p.status) for p in parts] == [

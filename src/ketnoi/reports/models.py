@@ -78,7 +78,7 @@ class Report(IdMixin, TimestampMixin, Base):
             ("ix_reports_live_org_unit_path", ("organization_id", "unit_path"),
              {"postgresql_ops": {"unit_path": "varchar_pattern_ops"}}),
             # migration 0009: the parts of a unit-scoped count (reports.service.unit_scope)
-            ("ix_reports_live_created_by", ("created_by_id",), {}),
+            ("ix_reports_live_created_by", ("created_by_id", "organization_id", "assignee_id"), {}),
             ("ix_reports_live_org_status_unit", ("organization_id", "status", "unit_path", "due_at"),
              {"postgresql_ops": {"unit_path": "varchar_pattern_ops"}}))),
     )

@@ -8,11 +8,12 @@ empty body (Kannel would send a non-empty answer back to the citizen as an SMS).
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from ketnoi.core.errors import Forbidden, NotFound, ValidationFailed
 from ketnoi.sms import service
-from ketnoi.sms.models import SmsProvider
+from ketnoi.sms.models import SmsMessage, SmsPart, SmsProvider
 from ketnoi.sms.providers import http as http_provider
 from ketnoi.sms.providers import kannel
 from ketnoi.sms.providers.base import DeliveryReceipt, IncomingSms
@@ -32,6 +33,18 @@ def _provider(db, provider_id: str, kind: str):
         return row, validate_config(kind, row.config)
     except ValidationFailed:
         raise NotFound(NOT_FOUND) from None
+
+
+def _apply_receipt(db, receipt: DeliveryReceipt) -> None:
+    """Receipts for the parts of one message arrive concurrently (Kannel calls every part's dlr-url
+    at once): lock the message row first, so that each one aggregates the statuses the others have
+    committed (under PostgreSQL's read committed, two of them would otherwise each see the other's
+    part as still "accepted" and the message would never become "delivered")."""
+    mid = db.scalar(select(SmsPart.message_id).where(SmsPart.provider == receipt.provider,
+                                                     SmsPart.provider_message_id == receipt.provider_message_id))
+    if mid is not None:
+        db.execute(select(SmsMessage.id).where(SmsMessage.id == mid).with_for_update())
+    service.apply_receipt(db, receipt)
 
 
 def _empty() -> Response:
@@ -65,7 +78,7 @@ def kannel_dlr(provider_id: str, request: Request, db: DbDep):
     except ValueError as exc:
         raise ValidationFailed(str(exc)) from None
     if receipt is not None:
-        service.apply_receipt(db, receipt)
+        _apply_receipt(db, receipt)
     return _empty()
 
 
@@ -75,7 +88,7 @@ def _store(request: Request, items: list) -> None:
             if isinstance(item, IncomingSms):
                 service.store_incoming(s, item)
             elif isinstance(item, DeliveryReceipt):
-                service.apply_receipt(s, item)
+                _apply_receipt(s, item)
 
 
 @router.post("/http/{provider_id}", summary="API HTTP: tin nhắn đến và báo cáo phát (webhook có ký HMAC)")

@@ -322,7 +322,10 @@ class _Connection:
                     fut.set_exception(JanusError("connection to Janus lost"))
 
     async def request(self, body: dict[str, Any], timeout: float = REQUEST_TIMEOUT) -> dict[str, Any]:
-        await self.open()
+        try:
+            await self.open()
+        except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as e:
+            raise JanusError(f"cannot reach Janus at {self.url}: {e}") from None
         tx = secrets.token_hex(8)
         fut = asyncio.get_running_loop().create_future()
         self.pending[tx] = fut

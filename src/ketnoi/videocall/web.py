@@ -41,7 +41,7 @@ def calls_page(request: Request, db: DbDep, p: Annotated[Principal, console("vid
                       "-created_at")
     rows = [participants.call_out(db, c, detail=False) for c in result.items]
     return render(request, "videocall_calls.html", p, title="Cuộc gọi video", rows=rows, result=result,
-                  statuses=CALL_STATUS_LABELS, status=status, q=q)
+                  statuses=CALL_STATUS_LABELS, status_filter=status, q=q)
 
 
 @router.get("/calls/{call_id}")

@@ -37,7 +37,7 @@ class EngineHarness:
         self.rtp = (rtp[0], rtp[-1])
         self.settings = get_settings().model_copy(update={
             "data_dir": tmp_path / "data", "sip_bind_address": LOOPBACK, "sip_keepalive_seconds": 0,
-            "sip_ring_timeout_seconds": 20})
+            "sip_ring_timeout_seconds": 20, "sip_trunk_ping_seconds": 0})
         self.engine: TelephonyEngine | None = None
         with database.session() as s:
             service.update_settings(s, self.pbx.p, org_id, S.SettingsPatch(

@@ -151,6 +151,7 @@ async def test_registering_trunk_and_peer_pings_set_the_trunk_status(harness):
     await provider.start()
     await neighbour.start()
     await asyncio.sleep(0.3)
+    harness.settings.sip_trunk_ping_seconds = 60
     try:
         await harness.start()
         statuses = {}

@@ -161,3 +161,14 @@ def test_two_reporters_exchange_reports_and_learn_rtt_loss_and_jitter():
     assert isinstance(bye[-1], Bye) and bye[-1].reason == "kết thúc"
     b.on_rtcp(a.build_bye(), now + 6, wall0 + 6)
     assert b.bye_received
+
+
+def test_statistics_survive_a_change_of_source():
+    r = RtcpReporter(ssrc=1)
+    for i in range(10):
+        r.on_rtp(0xA, i, i * 160, i * 0.02, 160)
+    for i in range(5, 20):
+        if i != 9:
+            r.on_rtp(0xB, 1000 + i, i * 160, 1 + i * 0.02, 160)
+    q = r.stats()
+    assert q.packets_received == 9 + 13 and q.packets_lost == 1 and q.packets_expected == 9 + 14

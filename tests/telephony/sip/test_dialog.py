@@ -4,7 +4,15 @@ re-INVITE (hold/resume), termination. CC-04."""
 from __future__ import annotations
 
 from ketnoi.telephony.sip import (
-    Dialog, DialogState, NameAddr, address_of, build_request, make_response, parse_message, parse_uri,
+    Dialog,
+    DialogState,
+    NameAddr,
+    address_of,
+    build_request,
+    make_response,
+    parse_message,
+    parse_uri,
+    session_timer_answer,
 )
 
 
@@ -97,3 +105,14 @@ def test_build_request_and_address_of():
     assert address_of(parse_uri("sip:a@10.0.0.1:5070;transport=TCP")) == ("tcp", "10.0.0.1", 5070)
     assert address_of(parse_uri("sips:a@[2001:db8::1]")) == ("tls", "2001:db8::1", 5061)
     assert address_of(parse_uri("sip:a@h;maddr=10.0.0.9")).host == "10.0.0.9"
+
+
+def test_session_timers_are_tolerated():
+    invite = invite_through_proxies()
+    assert session_timer_answer(invite) == []
+    invite.headers.add("Session-Expires", "1800;refresher=uas")
+    assert session_timer_answer(invite) == []  # the caller cannot refresh: timers are ignored
+    invite.headers.add("Supported", "replaces, timer")
+    assert session_timer_answer(invite) == [("Session-Expires", "1800;refresher=uac"), ("Require", "timer")]
+    invite.headers.set("Session-Expires", "x")
+    assert session_timer_answer(invite) == []

@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from ketnoi.telephony.sip import (
-    NameAddr, SipEndpoint, SipStack, TimerConfig, address_of, build_request, parse_uri,
+    NameAddr,
+    SipEndpoint,
+    SipStack,
+    TimerConfig,
+    address_of,
+    build_request,
+    parse_uri,
 )
 from ketnoi.telephony.sip.dialog import Dialog
 
@@ -41,7 +47,7 @@ async def sipp(*args: str, cwd: Path, timeout: float = 60) -> tuple[int, str]:
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         raise
@@ -204,7 +210,7 @@ async def run_baresip(path: Path, *args: str) -> None:
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     try:
         await asyncio.wait_for(proc.wait(), 30)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         raise

@@ -6,8 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from ketnoi.telephony.sip import (
-    AckReceived, Address, Dialog, NameAddr, RequestCancelled, RequestReceived, ResponseReceived,
-    SipStack, TransactionTimeout, build_request, parse_message, parse_uri,
+    AckReceived,
+    Address,
+    Dialog,
+    NameAddr,
+    RequestCancelled,
+    RequestReceived,
+    ResponseReceived,
+    SipStack,
+    TransactionTimeout,
+    build_request,
+    parse_message,
+    parse_uri,
 )
 
 from .fakenet import FakeNetwork
@@ -32,7 +42,7 @@ def invite(to_port: int = 5080, user: str = "bob"):
 
 
 def test_options_is_answered_by_the_stack():
-    net, alice, a, bob, b = pair()
+    net, alice, a, _, b = pair()
     req = build_request("OPTIONS", "sip:127.0.0.1:5080", from_addr=NameAddr(parse_uri("sip:alice@x")),
                         to_addr=NameAddr(parse_uri("sip:127.0.0.1:5080")))
     tx = alice.send_request(req, b, net.now)
@@ -103,7 +113,7 @@ def test_retransmitted_2xx_answered_with_the_same_ack():
     (incoming,) = net.take(b, RequestReceived)
     bob.respond(incoming.transaction, 200, now=net.now, headers=[("Contact", "<sip:bob@127.0.0.1:5080>")])
     net.flush()
-    ok = [e for e in net.take(a, ResponseReceived) if e.response.status == 200][0]
+    ok = next(e for e in net.take(a, ResponseReceived) if e.response.status == 200)
     alice.send_ack(Dialog.from_uac(req, ok.response).create_ack(req), b, net.now, client_tx)
     net.run(3)
     assert len(net.sent(a, b"ACK")) == 2  # resent by the stack when the 2xx came again
@@ -220,7 +230,7 @@ def test_rfc2543_request_matching_absorbs_retransmission():
 
 
 def test_timeout_to_a_silent_peer_and_stray_responses():
-    net, alice, a, bob, b = pair()
+    net, alice, a, _, b = pair()
     silent = Address("udp", "127.0.0.1", 5999)
     tx = alice.send_request(invite(5999), silent, net.now)
     net.run(40)

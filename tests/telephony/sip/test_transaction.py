@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from ketnoi.telephony.sip import (
-    Address, ClientInviteTransaction, ClientNonInviteTransaction, Request, ResponseReceived,
-    ServerInviteTransaction, ServerNonInviteTransaction, State, TimerConfig, TransactionTimeout,
+    Address,
+    ClientInviteTransaction,
+    ClientNonInviteTransaction,
+    Request,
+    ResponseReceived,
+    ServerInviteTransaction,
+    ServerNonInviteTransaction,
+    State,
+    TimerConfig,
+    TransactionTimeout,
     make_response,
 )
 from ketnoi.telephony.sip.transaction import Send

@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from ketnoi.telephony.sip import (
-    Address, NameAddr, RequestReceived, SipEndpoint, SipStack, TimerConfig, build_request, parse_uri,
+    Address,
+    NameAddr,
+    RequestReceived,
+    SipEndpoint,
+    SipStack,
+    TimerConfig,
+    build_request,
+    parse_uri,
 )
 from ketnoi.telephony.sip.transport import KEEPALIVE_PING, StreamFramer
 
@@ -126,22 +133,40 @@ async def test_tcp_keepalive_ping_gets_pong_and_garbage_closes_the_connection():
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI needed for a test certificate")
 async def test_tls_transport(tmp_path):
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+    await asyncio.to_thread(subprocess.run, ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
                     str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
                    check=True, capture_output=True, timeout=60)
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert, key)
-    client, server, _ = await endpoints(tls_context=server_ctx)
+    server = SipEndpoint(SipStack(timers=FAST), handler=(events := Recorder()))
+    events.endpoint = server
+    await server.start("127.0.0.1", 0, tls_context=server_ctx)
+    client = SipEndpoint(SipStack(timers=FAST))
+    await client.start("127.0.0.1", 0, tls_client_context=ssl.create_default_context(cafile=str(cert)))
     try:
-        client_tls = client.transports["tcp"].__class__(client._on_datagram, client._on_stream_error,
-                                                        ssl_context=None)
-        client_tls.transport_name = "tls"
-        client_tls.client_ssl_context = ssl.create_default_context(cafile=str(cert))
-        client.transports["tls"] = client_tls
-        client.stack.local_addresses["tls"] = client.stack.local_addresses["tcp"]
         port = server.address("tls").port
         response = await client.request(message("accept", "tls", port), Address("tls", "127.0.0.1", port))
         assert response.status == 202 and response.top_via.transport == "TLS"
+    finally:
+        await client.close()
+        await server.close()
+
+
+async def test_a_failing_handler_does_not_take_the_endpoint_down():
+    client, server, events = await endpoints()
+    answer = events.__call__
+
+    def handler(event):
+        if isinstance(event, RequestReceived) and event.request.uri.user == "boom":
+            raise RuntimeError("TU bug")
+        answer(event)
+
+    server.handler = handler
+    try:
+        port = server.address("udp").port
+        client.send_request(message("boom", "udp", port), Address("udp", "127.0.0.1", port))
+        ok = await client.request(message("accept", "udp", port), Address("udp", "127.0.0.1", port))
+        assert ok.status == 202 and server.stack.stats["handler_errors"] == 1
     finally:
         await client.close()
         await server.close()

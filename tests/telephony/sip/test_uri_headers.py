@@ -4,9 +4,24 @@ from __future__ import annotations
 
 import pytest
 
-from ketnoi.telephony.sip import AbsoluteURI, ParseError, SipURI, TelURI, parse_name_addr, parse_uri, parse_via
+from ketnoi.telephony.sip import (
+    AbsoluteURI,
+    ParseError,
+    SipURI,
+    TelURI,
+    parse_name_addr,
+    parse_uri,
+    parse_via,
+)
 from ketnoi.telephony.sip.headers import (
-    canonical_name, display_name, format_auth, parse_auth, parse_cseq, quote, split_list, unquote,
+    canonical_name,
+    display_name,
+    format_auth,
+    parse_auth,
+    parse_cseq,
+    quote,
+    split_list,
+    unquote,
 )
 
 

@@ -11,8 +11,16 @@ import asyncio
 from dataclasses import dataclass, field
 
 from ketnoi.telephony.sip import (
-    AckReceived, Dialog, DigestServer, Registrar, RequestCancelled, RequestReceived, SipEndpoint,
-    SipStack, TimerConfig, TransactionTimeout,
+    AckReceived,
+    Dialog,
+    DigestServer,
+    Registrar,
+    RequestCancelled,
+    RequestReceived,
+    SipEndpoint,
+    SipStack,
+    TimerConfig,
+    TransactionTimeout,
 )
 
 SDP = (b"v=0\r\no=ketnoi 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"

@@ -40,6 +40,8 @@ class TrunkClient:
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
+        if self.trunk.kind != "register" and not self.manager.ping_seconds:
+            return  # pings are off (KETNOI_SIP_TRUNK_PING_SECONDS=0): the status stays as it is
         loop = asyncio.get_running_loop()
         body = self._register_loop() if self.trunk.kind == "register" else self._ping_loop()
         self._task = loop.create_task(body, name=f"trunk {self.trunk.name}")
@@ -153,9 +155,9 @@ class TrunkClient:
 class TrunkManager:
     """Every enabled trunk's client; reconciled on each applied configuration."""
 
-    def __init__(self, tenant: Tenant, *, ping_seconds: float = 60.0, retry_seconds: float = 30.0) -> None:
+    def __init__(self, tenant: Tenant, *, retry_seconds: float = 30.0) -> None:
         self.tenant = tenant
-        self.ping_seconds = ping_seconds
+        self.ping_seconds = float(tenant.engine.settings.sip_trunk_ping_seconds)
         self.retry_seconds = retry_seconds
         self.clients: dict[str, TrunkClient] = {}
 

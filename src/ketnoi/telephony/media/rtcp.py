@@ -330,6 +330,7 @@ class RtcpReporter:
         self.cname = cname or f"ketnoi-{os.urandom(6).hex()}"
         self.clock_rate = clock_rate
         self.source: ReceptionStats | None = None
+        self._past = [0, 0, 0]  # received, expected, lost of sources replaced by a new SSRC
         self.packets_sent = 0
         self.octets_sent = 0
         self.last_rtp_timestamp = 0
@@ -349,6 +350,10 @@ class RtcpReporter:
         """Received RTP; a new SSRC starts fresh statistics (the remote restarted or changed source)."""
         src = self.source
         if src is None or src.ssrc != ssrc:
+            if src is not None:  # the call record keeps what earlier sources delivered
+                self._past[0] += src.seq.received
+                self._past[1] += max(0, src.seq.expected)
+                self._past[2] += src.seq.lost
             src = self.source = ReceptionStats(ssrc, seq, self.clock_rate)
         return src.on_rtp(seq, timestamp, arrival, octets, jitter)
 
@@ -399,11 +404,12 @@ class RtcpReporter:
     def stats(self) -> QualityStats:
         q = QualityStats(packets_sent=self.packets_sent, octets_sent=self.octets_sent,
                          reports_sent=self.reports_sent, reports_received=self.reports_received)
+        q.packets_received, q.packets_expected, q.packets_lost = self._past
         if self.source is not None:
             seq = self.source.seq
-            q.packets_received = seq.received
-            q.packets_expected = max(0, seq.expected)
-            q.packets_lost = seq.lost
+            q.packets_received += seq.received
+            q.packets_expected += max(0, seq.expected)
+            q.packets_lost += seq.lost
             q.jitter_ms = 1000.0 * self.source.jitter / self.clock_rate
         if self.remote_block is not None:
             q.remote_packets_lost = self.remote_block.cumulative_lost

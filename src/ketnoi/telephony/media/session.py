@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from ketnoi.telephony.media.dtmf import DtmfDetector, event_packets
 from ketnoi.telephony.media.rtcp import QualityStats, RtcpError, RtcpReporter
+from ketnoi.telephony.media.rtp import RtpError, payload_bounds
 from ketnoi.telephony.sdp import Direction, MediaParams
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,13 @@ class PortAllocator:
     @property
     def available(self) -> int:
         return len(self._free)
+
+
+def _payload_start(data: bytes) -> int:
+    try:
+        return payload_bounds(data)[0]
+    except RtpError:
+        return len(data)
 
 
 def _family(host: str) -> int:
@@ -229,7 +237,8 @@ class RtpEndpoint:
         te = pt == self._rx_te_pt
         self.reporter.on_rtp(ssrc, seq, ts, now, len(data) - 12, not te)
         if te:
-            digit = self._dtmf.feed(ts, data[12:16], bool(data[1] & 0x80))
+            start = 12 if data[0] == 0x80 else _payload_start(data)
+            digit = self._dtmf.feed(ts, data[start:start + 4], bool(data[1] & 0x80))
             if digit is not None and self.on_dtmf is not None:
                 self.on_dtmf(digit)
         handler = self.handler

@@ -14,7 +14,7 @@ Public API (stable; see docs/TELEPHONY.md "SIP: what is implemented"):
 """
 
 from .auth import AuthResult, DigestClient, DigestServer
-from .dialog import Dialog, DialogId, DialogState, address_of, build_request
+from .dialog import Dialog, DialogId, DialogState, address_of, build_request, session_timer_answer
 from .endpoint import SipEndpoint
 from .errors import ParseError, SipError
 from .events import (
@@ -106,4 +106,5 @@ __all__ = [
     "parse_uri",
     "parse_via",
     "reason_phrase",
+    "session_timer_answer",
 ]

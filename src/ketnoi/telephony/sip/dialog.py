@@ -14,7 +14,7 @@ from .headers import NameAddr, canonical_name, parse_name_addr
 from .message import Headers, Request, Response, new_call_id, new_tag
 from .uri import URI, SipURI
 
-__all__ = ["Dialog", "DialogId", "DialogState", "address_of", "build_request"]
+__all__ = ["Dialog", "DialogId", "DialogState", "address_of", "build_request", "session_timer_answer"]
 
 TARGET_REFRESH = frozenset({"INVITE", "UPDATE"})  # §12.2, RFC 3311
 
@@ -68,6 +68,20 @@ def build_request(method: str, uri: URI | str, *, from_addr: NameAddr, to_addr: 
     if content_type:
         out.add("Content-Type", content_type)
     return Request(method, uri, out, body)
+
+
+def session_timer_answer(request: Request, *, min_se: int = 90) -> list[tuple[str, str]]:
+    """Headers for the 2xx to an INVITE/UPDATE that tolerate RFC 4028 session timers: when the caller
+    supports them, its interval is echoed with ``refresher=uac`` (§9), so the caller refreshes and
+    ketnoi only has to answer the re-INVITE/UPDATE. Otherwise nothing is added (timers ignored)."""
+    value = request.headers.get("session-expires")
+    if value is None:
+        return []
+    supported = {o.strip().lower() for v in request.headers.get_all("supported") for o in v.split(",")}
+    interval = value.split(";")[0].strip()
+    if "timer" not in supported or not interval.isdigit():
+        return []
+    return [("Session-Expires", f"{max(int(interval[:9]), min_se)};refresher=uac"), ("Require", "timer")]
 
 
 def _contact_uri(message: Request | Response) -> URI | None:

@@ -49,9 +49,12 @@ class SipEndpoint:
     # ------------------------------------------------------------------ lifecycle
     async def start(self, host: str = "127.0.0.1", port: int = 5060, *, udp: bool = True, tcp: bool = True,
                     tls_context: ssl.SSLContext | None = None, tls_port: int | None = None,
+                    tls_client_context: ssl.SSLContext | None = None,
                     advertised_host: str | None = None) -> None:
         """Bind the transports (port 0 picks a free port, the same for UDP and TCP when possible).
-        ``advertised_host`` is written in Via/Contact instead of the bound address (NAT, CC-05)."""
+        ``tls_context`` adds a TLS listener; ``tls_client_context`` alone allows outgoing TLS only
+        (e.g. to a provider's ``sips:`` trunk). ``advertised_host`` is written in Via/Contact
+        instead of the bound address (NAT, CC-05)."""
         self._loop = asyncio.get_running_loop()
         for attempt in range(20 if port == 0 else 1):
             try:
@@ -59,18 +62,27 @@ class SipEndpoint:
                 break
             except OSError:
                 # Port 0: the UDP port the kernel chose may be taken on TCP; try another pair.
-                for transport in self.transports.values():
-                    await transport.close() if isinstance(transport, StreamTransport) else transport.close()
-                self.transports.clear()
+                await self._close_transports()
                 if port != 0 or attempt == 19:
                     raise
-        if tls_context is not None:
-            tls = StreamTransport(self._on_datagram, self._on_stream_error, ssl_context=tls_context)
-            await tls.listen(host, tls_port or 0)
+        if tls_context is not None or tls_client_context is not None:
+            tls = StreamTransport(self._on_datagram, self._on_stream_error, ssl_context=tls_context,
+                                  client_ssl_context=tls_client_context)
+            if tls_context is not None:
+                await tls.listen(host, tls_port or 0)
             self.transports["tls"] = tls
         for name, transport in self.transports.items():
-            bound_host, bound_port = transport.local_address
-            self.stack.local_addresses[name] = (advertised_host or bound_host, bound_port)
+            bound = transport.local_address or next(
+                (t.local_address for t in self.transports.values() if t.local_address), (host, port))
+            self.stack.local_addresses[name] = (advertised_host or bound[0], bound[1])
+
+    async def _close_transports(self) -> None:
+        for transport in self.transports.values():
+            if isinstance(transport, StreamTransport):
+                await transport.close()
+            else:
+                transport.close()
+        self.transports.clear()
 
     async def _bind(self, host: str, port: int, udp: bool, tcp: bool) -> None:
         if udp:
@@ -85,17 +97,12 @@ class SipEndpoint:
     async def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        for transport in self.transports.values():
-            if isinstance(transport, StreamTransport):
-                await transport.close()
-            else:
-                transport.close()
+        await self._close_transports()
         for task in list(self._tasks):
             task.cancel()
         for future, _ in self._waiters.values():
             if not future.done():
                 future.cancel()
-        self.transports.clear()
 
     def address(self, transport: str = "udp") -> Address:
         """The address peers reach this endpoint at over ``transport``."""
@@ -178,7 +185,11 @@ class SipEndpoint:
 
     def _on_timer(self) -> None:
         self._timer = self._timer_at = None
-        self.stack.handle_timer(self.now)
+        try:
+            self.stack.handle_timer(self.now)
+        except Exception:
+            log.exception("SIP timer handling failed")
+            self.stack.stats["internal_errors"] += 1
         self._pump()
 
     def _pump(self) -> None:
@@ -219,7 +230,12 @@ class SipEndpoint:
                 return
         if self.handler is None:
             return
-        result = self.handler(event)
+        try:
+            result = self.handler(event)
+        except Exception:  # a TU bug must not close the socket or stop the timers
+            log.exception("SIP event handler failed on %r", event)
+            self.stack.stats["handler_errors"] += 1
+            return
         if inspect.isawaitable(result):
             task = asyncio.ensure_future(result)
             self._tasks.add(task)

@@ -100,4 +100,5 @@ class TransportError:
     error: str
 
 
-Event = RequestReceived | AckReceived | ResponseReceived | TransactionTimeout | RequestCancelled | TransportError
+Event = (RequestReceived | AckReceived | ResponseReceived | TransactionTimeout | RequestCancelled
+         | TransportError)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .errors import ParseError
@@ -15,6 +16,7 @@ __all__ = [
     "LIST_HEADERS",
     "SINGLE_HEADERS",
     "CSeq",
+    "Headers",
     "NameAddr",
     "Via",
     "canonical_name",
@@ -80,6 +82,8 @@ def display_name(name: str) -> str:
 
 def _scan(text: str, separator: str) -> list[str]:
     """Split at ``separator`` outside quoted strings and <…> (quoted-pair escapes honoured)."""
+    if '"' not in text and "<" not in text:
+        return text.split(separator)  # the common case, without a Python-level loop
     parts: list[str] = []
     start = 0
     in_quote = in_angle = escaped = False
@@ -306,3 +310,111 @@ def format_auth(scheme: str, params: dict[str, str], *, unquoted: frozenset[str]
     (``algorithm``, ``nc``, ``qop`` in credentials, ``stale``)."""
     items = (f"{k}={v}" if k in unquoted else f"{k}={quote(v)}" for k, v in params.items())
     return f"{scheme} " + ", ".join(items)
+
+
+class Headers:
+    """Ordered header fields as ``(name as written, value)``. Lookups accept any spelling or compact
+    form (``headers.get("i")`` finds ``Call-ID``); list headers (Via, Contact, Route…) are split at
+    commas on read, so ``get_all("Via")`` is every Via value, top first. The text between a parsed
+    name and its value (``" : "``) is kept so that messages serialize back byte for byte."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        # (name as written, value, separator as written, canonical name)
+        self._items: list[tuple[str, str, str, str]] = [
+            (item[0], item[1], item[2] if len(item) > 2 else ": ", canonical_name(item[0]))  # type: ignore[misc]
+            for item in items]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return ((n, v) for n, v, _, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        key = canonical_name(str(name))
+        return any(item[3] == key for item in self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Headers) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"Headers({list(self)!r})"
+
+    def copy(self) -> Headers:
+        return Headers(self._items)
+
+    def lines(self) -> Iterator[tuple[str, str, str]]:
+        """``(name, separator, value)`` as they will be written."""
+        return ((n, sep, v) for n, v, sep, _ in self._items)
+
+    def _values(self, name: str) -> list[str]:
+        key = canonical_name(name)
+        return [item[1] for item in self._items if item[3] == key]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """First value of a header (the whole line for non-list headers)."""
+        values = self.get_all(name)
+        return values[0] if values else default
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value, in order; list headers split at commas outside quotes and <>."""
+        values = self._values(name)
+        if canonical_name(name) in LIST_HEADERS:
+            return [part for value in values for part in split_list(value)]
+        return values
+
+    def add(self, name: str, value: str) -> None:
+        """Append a header line."""
+        name = display_name(name) if len(name) == 1 else name
+        self._items.append((name, str(value), ": ", canonical_name(name)))
+
+    def prepend(self, name: str, value: str) -> None:
+        """Insert a header line before the first one of the same name (a new top Via, §16.6 step 8),
+        or at the top when there is none."""
+        key = canonical_name(name)
+        entry = (display_name(name), str(value), ": ", key)
+        for i, item in enumerate(self._items):
+            if item[3] == key:
+                self._items.insert(i, entry)
+                return
+        self._items.insert(0, entry)
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every line of ``name`` by one line, kept where the first one was."""
+        key = canonical_name(name)
+        position = next((i for i, item in enumerate(self._items) if item[3] == key), None)
+        self.remove(name)
+        entry = (display_name(name), str(value), ": ", key)
+        if position is None:
+            self._items.append(entry)
+        else:
+            self._items.insert(position, entry)
+
+    def remove(self, name: str) -> None:
+        key = canonical_name(name)
+        self._items = [item for item in self._items if item[3] != key]
+
+    def pop_first(self, name: str) -> str | None:
+        """Remove and return the first value of a list header (the top Via of a response, §18.1.2)."""
+        key = canonical_name(name)
+        for i, (n, v, sep, k) in enumerate(self._items):
+            if k == key:
+                values = split_list(v) if key in LIST_HEADERS else [v]
+                if len(values) <= 1:
+                    del self._items[i]
+                else:
+                    self._items[i] = (n, ", ".join(values[1:]), sep, k)
+                return values[0] if values else None
+        return None
+
+    def replace_first(self, name: str, value: str) -> None:
+        """Replace the first value of a list header (adding received/rport to the top Via, §18.2.1)."""
+        key = canonical_name(name)
+        for i, (n, v, sep, k) in enumerate(self._items):
+            if k == key:
+                values = split_list(v) if key in LIST_HEADERS else [v]
+                self._items[i] = (n, ", ".join([str(value), *values[1:]]), sep, k)
+                return
+        self.add(name, value)

@@ -43,7 +43,8 @@ from .uri import SipURI, TelURI
 
 __all__ = ["ALLOWED_METHODS", "Outgoing", "SipStack"]
 
-ALLOWED_METHODS = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "INFO", "UPDATE")
+#: Methods passed to the TU by default; others get 405 with Allow (§8.2.1). Configurable per stack.
+ALLOWED_METHODS = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "INFO", "UPDATE", "MESSAGE")
 
 
 class Outgoing(NamedTuple):
@@ -66,13 +67,15 @@ class SipStack:
 
     def __init__(self, *, timers: TimerConfig | None = None, user_agent: str = "ketnoi",
                  force_rport: bool = True, answer_options: bool = True,
-                 supported: frozenset[str] = frozenset({"timer", "path", "replaces"}),
+                 supported: frozenset[str] = frozenset({"timer"}),
+                 allowed_methods: tuple[str, ...] = ALLOWED_METHODS,
                  max_message_size: int = MAX_MESSAGE_SIZE) -> None:
         self.timers = timers or TimerConfig()
         self.user_agent = user_agent
         self.force_rport = force_rport
         self.answer_options = answer_options
         self.supported = supported
+        self.allowed_methods = allowed_methods
         self.max_message_size = max_message_size
         #: transport → (host, port) written in our Via sent-by and Contact (set by the transport glue)
         self.local_addresses: dict[str, tuple[str, int]] = {}
@@ -108,7 +111,9 @@ class SipStack:
     def handle_timer(self, now: float) -> None:
         due: dict[int, ServerTransaction | ClientTransaction] = {}
         while self._heap and self._heap[0][0] <= now:
-            _, _, tx = heapq.heappop(self._heap)
+            deadline, _, tx = heapq.heappop(self._heap)
+            if tx.heap_deadline == deadline:
+                tx.heap_deadline = None
             due[id(tx)] = tx
         for tx in due.values():
             if not tx.terminated:
@@ -211,10 +216,21 @@ class SipStack:
         self.receive_message(message, source, now)
 
     def receive_message(self, message: Request | Response, source: Address, now: float) -> None:
-        if isinstance(message, Response):
-            self._receive_response(message, now)
-        else:
-            self._receive_request(message, source, now)
+        try:
+            if isinstance(message, Response):
+                self._receive_response(message, now)
+            else:
+                self._receive_request(message, source, now)
+        except ParseError as exc:
+            # A header parsed lazily (Require, Contact…) turned out malformed: answer like any
+            # other malformed request, and forget a server transaction it may have opened.
+            self.stats["malformed"] += 1
+            if isinstance(message, Request):
+                for key, tx in list(self._servers.items()):
+                    if tx.request is message and tx.last_response is None:
+                        del self._servers[key]
+                exc.method, exc.headers = message.method, message.headers
+                self._answer_malformed(exc, source)
 
     # ----------------------------------------------------------------- internals
     def _fill_defaults(self, request: Request) -> None:
@@ -229,7 +245,8 @@ class SipStack:
 
     def _schedule(self, tx: ServerTransaction | ClientTransaction) -> None:
         deadline = tx.get_timer()
-        if deadline is not None:
+        if deadline is not None and deadline != tx.heap_deadline:  # one heap entry per deadline
+            tx.heap_deadline = deadline
             heapq.heappush(self._heap, (deadline, next(self._counter), tx))
 
     def _run(self, tx: ServerTransaction | ClientTransaction, actions: list[Action]) -> None:
@@ -284,7 +301,8 @@ class SipStack:
         if tx is None:
             self.stats["stray_responses"] += 1  # §18.1.2: no matching transaction, drop
             return
-        if isinstance(tx, ClientInviteTransaction) and tx.state is State.ACCEPTED and response.status < 300:
+        accepted = isinstance(tx, ClientInviteTransaction) and tx.state is State.ACCEPTED
+        if accepted and 200 <= response.status < 300:
             ack = self._acks.get((tx.key, response.to_addr.tag or ""))
             if ack is not None:  # retransmitted 2xx: the ACK already sent answers it again
                 self._queue(ack, tx.destination)
@@ -360,8 +378,8 @@ class SipStack:
             return 483, []  # §16.3 step 2 / §8.2: a UA that is not the target must not go on
         if not isinstance(request.uri, SipURI | TelURI):
             return 416, []  # §8.2.2.1
-        if request.method not in ALLOWED_METHODS:
-            return 405, [("Allow", ", ".join(ALLOWED_METHODS))]
+        if request.method not in self.allowed_methods:
+            return 405, [("Allow", ", ".join(self.allowed_methods))]
         required = [o for v in request.headers.get_all("require") for o in split_list(v)]
         unsupported = [o for o in required if o.lower() not in self.supported]
         if unsupported:
@@ -369,7 +387,7 @@ class SipStack:
         return None
 
     def _capabilities(self) -> list[tuple[str, str]]:
-        return [("Allow", ", ".join(ALLOWED_METHODS)), ("Accept", "application/sdp"),
+        return [("Allow", ", ".join(self.allowed_methods)), ("Accept", "application/sdp"),
                 ("Supported", ", ".join(sorted(self.supported)))]
 
     def _receive_cancel(self, tx: ServerTransaction, now: float) -> None:

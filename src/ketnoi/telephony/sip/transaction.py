@@ -72,6 +72,8 @@ class _Transaction:
         self._deadlines: dict[str, float] = {}
         #: free slot for the TU (the engine keeps its call leg here)
         self.context: object = None
+        #: the deadline this transaction was last queued under by the stack's timer heap
+        self.heap_deadline: float | None = None
 
     @property
     def method(self) -> str:

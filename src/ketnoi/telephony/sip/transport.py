@@ -19,7 +19,8 @@ __all__ = ["KEEPALIVE_PING", "StreamFramer", "StreamTransport", "UdpTransport"]
 log = logging.getLogger(__name__)
 
 KEEPALIVE_PING = b"\r\n\r\n"  # RFC 5626 §3.5.1: a double CRLF ping, answered by one CRLF (pong)
-_CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
+_CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$",
+                             re.IGNORECASE | re.MULTILINE)
 
 Receiver = Callable[[bytes, Address], None]
 ErrorHandler = Callable[[Address, str], None]
@@ -167,11 +168,12 @@ class StreamTransport:
     def __init__(self, receiver: Receiver, on_error: ErrorHandler | None = None, *,
                  ssl_context: ssl.SSLContext | None = None, client_ssl_context: ssl.SSLContext | None = None,
                  max_size: int = MAX_MESSAGE_SIZE) -> None:
+        """TLS when either context is given (a client-only TLS transport has no listener)."""
         self.receiver = receiver
         self.on_error = on_error
         self.ssl_context = ssl_context
         self.client_ssl_context = client_ssl_context
-        self.transport_name = "tls" if ssl_context is not None else "tcp"
+        self.transport_name = "tls" if ssl_context or client_ssl_context else "tcp"
         self.max_size = max_size
         self.connections: dict[Address, _Connection] = {}
         self.framing_errors = 0
@@ -184,8 +186,9 @@ class StreamTransport:
         self._server = await loop.create_server(lambda: _Connection(self), host, port, ssl=self.ssl_context)
 
     @property
-    def local_address(self) -> tuple[str, int]:
-        assert self._server is not None
+    def local_address(self) -> tuple[str, int] | None:
+        if self._server is None:
+            return None
         host, port = self._server.sockets[0].getsockname()[:2]
         return host, port
 

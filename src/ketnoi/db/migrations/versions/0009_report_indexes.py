@@ -3,7 +3,7 @@
 A unit-scoped list is counted as its unit subtree plus the reports outside it that are assigned
 to, created by or supported by the user (``reports.service.unit_scope``). Each part needs an index
 of its own: ``created_by_id`` had none (the "mine" list and the scope's third part read every
-report), and a status list of a unit (in progress, overdue…) is served by
+report of the organization), and a status list of a unit (in progress, overdue…) is served by
 ``(organization_id, status, unit_path, due_at)`` from the index alone, over live reports only like
 the partial indexes of 0003 (docs/BENCHMARKS.md, 1,000,000 reports).
 
@@ -23,8 +23,10 @@ depends_on = None
 
 def upgrade() -> None:
     live = sa.text("deleted_at IS NULL")
-    op.create_index("ix_reports_live_created_by", "reports", ["created_by_id"], unique=False,
-                    sqlite_where=live, postgresql_where=live)
+    # the organization and the assignee ride along: "mine" of a coordinator (created by them,
+    # assigned to someone else) is counted from the index alone
+    op.create_index("ix_reports_live_created_by", "reports", ["created_by_id", "organization_id", "assignee_id"],
+                    unique=False, sqlite_where=live, postgresql_where=live)
     # LIKE 'prefix%' on the unit path needs the pattern operator class on PostgreSQL (as in 0003)
     op.create_index("ix_reports_live_org_status_unit", "reports", ["organization_id", "status", "unit_path", "due_at"],
                     unique=False, sqlite_where=live, postgresql_where=live,
