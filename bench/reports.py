@@ -539,7 +539,7 @@ def bench_lists(db: Database, ref: Reference, ps: dict[str, Principal], now: dat
         if explain:
             with db.session() as s:
                 p, f = ps[who(0)], make(0)
-                for k, part in enumerate(queries._count_parts(s, p, f, q), 1):
+                for k, part in enumerate(queries._plan(s, p, f, q)[1], 1):
                     log(f"    -- count, part {k}:")
                     for line in _explain(db, s, select(func.count()).select_from(part.subquery())):
                         log("      " + line)

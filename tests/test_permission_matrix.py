@@ -160,6 +160,7 @@ class RealObjects:
             (self._sms, ("message_id", "provider_id", "template_id", "keyword-rules.rule_id", "phone")),
             (self._pbx, ("extension_id", "trunk_id", "sound_id", "inbound_route_id", "pin_set_id",
                          "outbound_route_id", "calls.call_id")),
+            (self._videocall, ("video_call_id", "media_file_id")),
         ) for key in keys}
 
     def get(self, key: str) -> str | None:
@@ -225,6 +226,11 @@ class RealObjects:
         from tests.telephony.pbx.helpers import pbx_objects
 
         return pbx_objects(self.db, self.world.org_a)
+
+    def _videocall(self):
+        from tests.videocall.helpers import videocall_objects
+
+        return videocall_objects(self.db, self.world.org_a)
 
     def _sms(self):
         from tests.sms.helpers import sms_objects

@@ -36,7 +36,7 @@ PAGE_MODULES = ["ketnoi.identity.web", "ketnoi.identity.web_admin", "ketnoi.audi
 # Long-running services started with the app when background work is on. Each module has
 # ``async def start(app) -> stop`` where ``stop`` is an async callable (or None when the service
 # is disabled by settings). They start in this order and stop in reverse.
-SERVICE_MODULES: list[str] = ["ketnoi.sms.worker", "ketnoi.videocall.runtime"]
+SERVICE_MODULES: list[str] = ["ketnoi.sms.worker", "ketnoi.videocall.runtime", "ketnoi.telephony.engine.service"]
 
 
 async def _outbox_worker(db: Database, interval: float = 2.0) -> None:

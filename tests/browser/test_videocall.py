@@ -191,3 +191,22 @@ def test_signed_call_routed_answered_recorded(media_page, new_page, world, datab
     length = float(probe["format"]["duration"])
     talk = call["talk_seconds"]
     assert talk * 0.5 <= length <= talk + 5, (length, talk)
+
+
+def test_agent_login_on_another_device_ends_the_first_session_and_its_call(media_page, world):
+    """VC-10: one account, one device. The agent's second login ends the first console session, which
+    is told why; the call that session was serving ends with that reason on the caller's screen."""
+    board = switchboard(world, agents={"dpvhn": ["HN"]})
+    first = media_page()
+    open_desk(first, "dpvhn")
+    caller = media_page()
+    place_call(caller, board, "NV-0002", "HN")
+    first.locator("[data-ring]").get_by_role("button", name="Nhận").click()
+    expect(caller.locator('[data-f="connection"]')).to_have_attribute("data-state", "connected", timeout=MEDIA_WAIT_MS)
+
+    second = media_page()
+    sign_in(second, "dpvhn")
+    expect(first.locator(".toast")).to_contain_text("đăng nhập trên thiết bị khác")
+    expect(first).to_have_url(re.compile(r"/login\?ended="))
+    expect(caller.locator("#vc-message")).to_contain_text("Tài khoản đăng nhập trên thiết bị khác")
+    expect(caller.locator('[data-f="connection"]')).to_have_attribute("data-state", "ended")

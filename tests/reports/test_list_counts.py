@@ -145,10 +145,35 @@ def test_unit_filter_count_walks_the_unit_path_index_on_sqlite(rw, database):
     with rw.db.session() as s:
         p = rw.actor("coordinator")
         f = queries.ReportFilters(unit_id=rw.world.dept["A-ROOT"])
-        (part,) = queries._count_parts(s, p, f)
+        (part,) = queries._plan(s, p, f)[1]
         sql = str(part.compile(s.get_bind(), compile_kwargs={"literal_binds": True}))
         plan = " ".join(str(row[-1]) for row in s.execute(text("EXPLAIN QUERY PLAN " + sql)))
     assert "ix_reports_live_org_unit_path" in plan and "unit_path>?" in plan.replace(" ", ""), plan
+
+
+def test_unit_path_range_serves_generic_plans_on_postgresql(rw, database):
+    """PostgreSQL: psycopg prepares a statement after five runs and the server may then plan it
+    once for any parameters. ``LIKE $1 || '%'`` cannot become an index range in such a plan (the
+    whole organization is read); the pattern-operator range can."""
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL's plan cache only")
+    with rw.db.session() as s:
+        f = queries.ReportFilters(unit_id=rw.world.dept["A-ROOT"])
+        (part,) = queries._plan(s, rw.actor("coordinator"), f)[1]
+        compiled = part.compile(s.get_bind(), compile_kwargs={"render_postcompile": True})
+        names = list(compiled.params)
+        sql = str(compiled)
+        for k, name in enumerate(names, 1):
+            sql = sql.replace(f"%({name})s", f"${k}")
+        s.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        s.execute(text("SET LOCAL enable_seqscan = off"))
+        s.connection().exec_driver_sql("PREPARE unit_part AS " + sql)
+        values = ", ".join("NULL" if compiled.params[n] is None else f"'{compiled.params[n]}'" for n in names)
+        plan = [r[0] for r in s.connection().exec_driver_sql(f"EXPLAIN EXECUTE unit_part({values})")]
+        s.connection().exec_driver_sql("DEALLOCATE unit_part")
+    conds = [line for line in plan if "Index Cond" in line]
+    assert any(re.search(r"unit_path\S* ~>=~ \(?\$\d", c) and re.search(r"unit_path\S* ~<~ \(?\$\d", c)
+               for c in conds), plan
 
 
 def test_capped_total_in_api_and_console(client, rw, monkeypatch):

@@ -172,6 +172,19 @@ def test_receipt_before_the_ids_are_recorded_is_applied_later(database, world):
         assert s.scalar(select(func.count(SmsUnmatchedReceipt.id))) == 0
 
 
+def test_a_receipt_that_raced_the_ids_is_matched_by_the_sweep(database, world):
+    """The receipt's transaction read 'no such id' before the submit's answer committed and stored it
+    as unmatched after: the sender's periodic sweep applies it."""
+    mid = _accepted(database, world, ids=("race-1",))
+    with database.session() as s:
+        s.add(SmsUnmatchedReceipt(provider="vt", provider_message_id="race-1", status="delivered"))
+    with database.session() as s:
+        assert service.apply_late_matches(s) == 1
+    with database.session() as s:
+        assert s.get(SmsMessage, mid).status == "delivered"
+        assert service.apply_late_matches(s) == 0
+
+
 # --- keyword rules (CRM-06) ---------------------------------------------------------------------
 def _keyword_world(database, world, *, ack=True, category=None):
     add_provider(database, world.org_a, "kannel-a")

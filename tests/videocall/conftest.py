@@ -9,7 +9,14 @@ import pytest
 
 from ketnoi.videocall.signing import signed_headers
 from tests.conftest import login
-from tests.videocall.harness import JANUS_MISSING, Switchboard, start_janus, stop_janus, switchboard, use_janus
+from tests.videocall.harness import (
+    JANUS_MISSING,
+    Switchboard,
+    start_janus,
+    stop_janus,
+    switchboard,
+    use_janus,
+)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from ketnoi.db.base import utcnow
 from ketnoi.videocall import service, signing
 from ketnoi.videocall.janus import JanusClient
 from ketnoi.videocall.models import VcAuthFailure, VcCall, VcParticipant
+from tests.conftest import login
 
 CALLS = "/api/v1/videocall/calls"
 
@@ -143,7 +144,7 @@ def test_call_token_jwt_is_single_use(desk_factory, database):
 def test_logged_in_user_calls_as_themselves(desk_factory):
     desk = desk_factory(agents={"anh": ["HN"]})
     desk.world.user("dan", roles=["videocall.call"])
-    h = __import__("tests.conftest", fromlist=["login"]).login(desk.client, "dan")
+    h = login(desk.client, "dan")
     r = desk.client.post(CALLS, json={"hotline": "1022", "caller": {"id": "spoofed", "unit": "HN"}}, headers=h)
     assert r.status_code == 201, r.text
     caller = r.json()["call"]["caller"]
@@ -245,3 +246,23 @@ def test_media_server_down_refuses_the_call_and_logs_why(desk_factory, database,
         call = s.scalar(select(VcCall).where(VcCall.caller_ref == "NV-5"))
         assert call.status == "ended" and call.end_reason == "media_unavailable"
     assert utcnow() - call.created_at < timedelta(minutes=1)
+
+
+def test_calls_spread_over_janus_instances(client, world, janus, monkeypatch):
+    """Several instances configured: each new call goes to the least loaded healthy one."""
+    from tests.videocall.conftest import Desk
+    from tests.videocall.harness import start_janus, stop_janus, switchboard, use_janus
+
+    second = start_janus("janus-b")
+    try:
+        use_janus(monkeypatch, janus, second)
+        desk = Desk(client, world, switchboard(world, agents={"anh": ["HN"]}))
+        ids = [desk.start(f"NV-{i}").json()["call"]["id"] for i in range(4)]
+        records = [desk.signed("GET", f"{CALLS}/{i}").json() for i in ids]
+        used = [r["janus_instance"] for r in records]
+        assert sorted(used) == ["janus-b", "janus-b", "janus-test", "janus-test"], used
+        health = desk.client.get("/api/v1/videocall/health", headers=login(desk.client, "root"))
+        assert health.status_code == 200 and {h["name"] for h in health.json() if h["healthy"]} == {
+            "janus-test", "janus-b"}
+    finally:
+        stop_janus(second)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
@@ -51,7 +51,7 @@ def test_bad_conditions_are_explained(cond):
 
 
 def test_first_matching_active_group_in_queue_order():
-    g = lambda code, cond, active=True: SimpleNamespace(code=code, conditions=cond, is_active=active)  # noqa: E731
+    g = lambda code, cond, active=True: SimpleNamespace(code=code, conditions=cond, is_active=active)
     groups = [g("VIP", {"vip": True}), g("HN-OFF", {"unit": ["HN"]}, False), g("HN", {"unit": ["HN"]}), g("ALL", {})]
     assert routing.choose_group(groups, facts()).code == "HN"
     assert routing.choose_group(groups, facts(unit="DN")).code == "ALL"
@@ -59,7 +59,7 @@ def test_first_matching_active_group_in_queue_order():
 
 
 def _cands():
-    t = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    t = datetime(2026, 11, 23, tzinfo=UTC)
     return [Candidate("a", 0, t - timedelta(minutes=5), 3), Candidate("b", 1, t - timedelta(minutes=30), 5),
             Candidate("c", 2, None, 1)]
 

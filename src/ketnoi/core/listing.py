@@ -100,23 +100,31 @@ def unindexed(column) -> ColumnElement[Any]:
 
 
 class PathPrefix(ColumnElement[bool]):
-    """``column`` starts with ``prefix`` (a tree path such as ``/a/b/``), written so that an index
-    on the column serves it: ``LIKE 'prefix%'`` in general (PostgreSQL: with a
-    ``varchar_pattern_ops`` index), a range ``>= prefix AND < prefix⁺`` on SQLite, whose LIKE is
-    case-insensitive and never uses an index with a bound pattern."""
+    """``column`` starts with ``prefix`` (a tree path such as ``/a/b/``), written as a range an
+    index on the column serves with the prefix as a bound parameter: ``>= prefix AND < prefix⁺``.
+    On PostgreSQL with the byte-wise pattern operators ``~>=~``/``~<~`` (``varchar_pattern_ops``
+    indexes, any collation): ``LIKE :prefix || '%'`` only becomes an index range in a custom plan,
+    and psycopg's prepared statements get generic plans after five runs. On SQLite with plain
+    comparisons (binary collation): its LIKE is case-insensitive and never uses an index."""
 
     inherit_cache = True
     type = Boolean()
     _is_implicitly_boolean = True  # a condition as it stands (no '= 1' on SQLite)
     _traverse_internals: ClassVar = [("like", InternalTraversal.dp_clauseelement),
-                                     ("range", InternalTraversal.dp_clauseelement)]
+                                     ("range", InternalTraversal.dp_clauseelement),
+                                     ("pattern_range", InternalTraversal.dp_clauseelement)]
 
     def __init__(self, column, prefix: str) -> None:
         # prefix⁺: the last character raised by one; in code-point (binary, UTF-8) order exactly the
         # strings that start with ``prefix`` lie in [prefix, prefix⁺)
         upper = prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else None
         self.like = column.startswith(prefix)
-        self.range = and_(column >= literal(prefix), column < literal(upper)) if upper else column.is_not(None)
+        if upper is None:
+            self.range = self.pattern_range = column.is_not(None)
+        else:
+            self.range = and_(column >= literal(prefix), column < literal(upper))
+            self.pattern_range = and_(column.op("~>=~", is_comparison=True)(literal(prefix)),
+                                      column.op("~<~", is_comparison=True)(literal(upper)))
 
 
 @compiles(PathPrefix)
@@ -129,25 +137,40 @@ def _path_prefix_range(element: PathPrefix, compiler, **kw) -> str:
     return f"({compiler.process(element.range, **kw)})"
 
 
+@compiles(PathPrefix, "postgresql")
+def _path_prefix_pattern_range(element: PathPrefix, compiler, **kw) -> str:
+    return f"({compiler.process(element.pattern_range, **kw)})"
+
+
 def path_startswith(column, prefix: str, indexed: bool = True) -> ColumnElement[bool]:
     """``column`` starts with ``prefix``; ``indexed=False``: the same test, but SQLite must not
     drive the query from an index on ``column`` (a page walked in order of another index)."""
     return PathPrefix(column if indexed else Unindexed(column), prefix)
 
 
-def count_rows(db: Session, parts: Sequence[Select], cap: int | None) -> tuple[int, bool]:
-    """(total, capped): the rows of ``parts`` (disjoint selections) in one statement, each part
-    counted up to ``cap + 1`` rows; capped means there are more than ``cap`` (then total = cap)."""
+def count_expression(parts: Sequence[Select], cap: int | None):
+    """The number of rows of ``parts`` (disjoint selections) as one scalar SQL expression, each part
+    counted up to ``cap + 1`` rows (None: exact)."""
     counts = []
     for part in parts:
         part = part.order_by(None)
         if cap is not None:
             part = part.with_only_columns(literal_column("1"), maintain_column_froms=True).limit(cap + 1)
         counts.append(select(func.count()).select_from(part.subquery()).scalar_subquery())
-    total = db.scalar(select(counts[0] if len(counts) == 1 else sum(counts[1:], counts[0]))) or 0
-    if cap is not None and total > cap:
+    return counts[0] if len(counts) == 1 else sum(counts[1:], counts[0])
+
+
+def capped_total(counted: int | None, cap: int | None) -> tuple[int, bool]:
+    """(total, capped) from what ``count_expression`` counted: past the cap, total = cap."""
+    if cap is not None and (counted or 0) > cap:
         return cap, True
-    return total, False
+    return counted or 0, False
+
+
+def count_rows(db: Session, parts: Sequence[Select], cap: int | None) -> tuple[int, bool]:
+    """(total, capped): the rows of ``parts`` (disjoint selections) in one statement, each part
+    counted up to ``cap + 1`` rows; capped means there are more than ``cap`` (then total = cap)."""
+    return capped_total(db.scalar(select(count_expression(parts, cap))), cap)
 
 
 def paginate(db: Session, stmt: Select, params: ListParams, sortable: dict[str, Any], default_sort: str, *,

@@ -15,6 +15,7 @@ from ketnoi.core.listing import (
     ListParams,
     Page,
     apply_search,
+    count_expression,
     count_rows,
     paginate,
     path_startswith,
@@ -70,8 +71,8 @@ class ReportFilters:
     ids: list[str] | None = None  # chosen rows (exports)
 
 
-def _selection(db: Session, p: Principal, f: ReportFilters, q: str = "",
-               narrow: bool = False) -> tuple[Select, list[Either]]:
+def _selection(db: Session, p: Principal, f: ReportFilters, q: str = "", narrow: bool = False,
+               loaded: dict | None = None) -> tuple[Select, list[Either]]:
     """The list's conditions but the organization and its ORs; and its ORs and unit-path prefixes,
     each in a page form and as disjoint count parts (``service.Either``). ``narrow``: the
     conditions of a count part driven by a user's or the support table's index, which no index
@@ -79,6 +80,13 @@ def _selection(db: Session, p: Principal, f: ReportFilters, q: str = "",
     if f.view not in VIEWS:
         raise ValidationFailed.field("view", "Danh sách không hợp lệ. Chọn một trong: " + ", ".join(VIEWS))
     col = unindexed if narrow else (lambda c: c)
+    loaded = {} if loaded is None else loaded  # the units and area, read once for both forms
+
+    def get(model, key: str):
+        if (model, key) not in loaded:
+            loaded[model, key] = db.get(model, key)
+        return loaded[model, key]
+
     stmt = select(Report)
     scope, ors = unit_scope(p, narrow), []
     now = utcnow()
@@ -107,7 +115,7 @@ def _selection(db: Session, p: Principal, f: ReportFilters, q: str = "",
             ([mine], True), ([Report.assignee_id.is_distinct_from(p.user_id), created], True)]))
         scope = None
     elif f.view == "unit":
-        in_unit(db.get(Department, p.department_id) if p.department_id else None)
+        in_unit(get(Department, p.department_id) if p.department_id else None)
     if f.overdue is False:
         stmt = stmt.where(or_(Report.due_at.is_(None), Report.due_at >= now, Report.status.not_in(running)))
     if f.status:
@@ -119,11 +127,11 @@ def _selection(db: Session, p: Principal, f: ReportFilters, q: str = "",
     if f.category_id:
         stmt = stmt.where(col(Report.category_id) == f.category_id)
     if f.area_id:  # the area and the areas inside it (a province holds its wards), like units below
-        area = db.get(Area, f.area_id)
+        area = get(Area, f.area_id)
         stmt = stmt.where(col(Report.area_id).in_(select(Area.id).where(Area.path.startswith(area.path)))) if (
             area and area.path) else stmt.where(col(Report.area_id) == f.area_id)
     if f.unit_id:
-        in_unit(db.get(Department, f.unit_id))
+        in_unit(get(Department, f.unit_id))
     if f.channel:
         stmt = stmt.where(col(Report.channel) == f.channel)
     if f.since:
@@ -148,36 +156,41 @@ def filtered(db: Session, p: Principal, f: ReportFilters, q: str = "") -> Select
     return stmt.where(*live_in_organization(p), *(o.either for o in ors))
 
 
-def _count_parts(db: Session, p: Principal, f: ReportFilters, q: str = "") -> list[Select]:
-    """The list as disjoint statements, one per combination of the parts of its ORs; a
-    combination with a narrow part takes its conditions from the narrow form of the list."""
-    forms = [_selection(db, p, f, q), _selection(db, p, f, q, narrow=True)]
+def _plan(db: Session, p: Principal, f: ReportFilters, q: str = "") -> tuple[Select, list[Select]]:
+    """The list as one statement for its page, and as disjoint statements for its total, one per
+    combination of the parts of its ORs; a combination with a narrow part takes its conditions
+    from the narrow form of the list."""
+    loaded: dict = {}
+    forms = [_selection(db, p, f, q, loaded=loaded), _selection(db, p, f, q, narrow=True, loaded=loaded)]
+    stmt, ors = forms[0]
+    page = stmt.where(*live_in_organization(p), *(o.either for o in ors))
     combos: list[tuple[list[int], bool]] = [([], False)]
-    for k, o in enumerate(forms[0][1]):
+    for o in ors:
         combos = [(c + [i], narrow or n) for c, narrow in combos for i, (_, n) in enumerate(o.parts)]
-    out = []
+    parts = []
     for picks, narrow in combos:
         stmt, ors = forms[narrow]
         conditions = [cond for o, i in zip(ors, picks) for cond in o.parts[i][0]]
-        out.append(stmt.with_only_columns(Report.id).where(*live_in_organization(p, narrow), *conditions))
-    return out
+        parts.append(stmt.with_only_columns(Report.id).where(*live_in_organization(p, narrow), *conditions))
+    return page, parts
 
 
 def list_reports(db: Session, p: Principal, params: ListParams, f: ReportFilters,
                  count_cap: int | None = -1) -> Page:
-    return paginate(db, filtered(db, p, f, params.q), params, SORTABLE, "-received_at",
-                    count_parts=_count_parts(db, p, f, params.q), count_cap=count_cap)
+    """A page of the list and its total, counted up to ``count_cap`` (default: ``COUNT_CAP``)."""
+    page, parts = _plan(db, p, f, params.q)
+    return paginate(db, page, params, SORTABLE, "-received_at", count_parts=parts, count_cap=count_cap)
 
 
 def count_reports(db: Session, p: Principal, f: ReportFilters, q: str = "", cap: int | None = None) -> tuple[int, bool]:
     """(total, capped) of a list, counted over the disjoint parts of its ORs."""
-    return count_rows(db, _count_parts(db, p, f, q), cap)
+    return count_rows(db, _plan(db, p, f, q)[1], cap)
 
 
 def counts_by_view(db: Session, p: Principal, cap: int | None = None) -> dict[str, int]:
-    """The number of reports in each named list, exact or (``cap``) counted up to ``cap + 1``."""
-    out = {}
-    for view in VIEWS:
-        total, capped = count_reports(db, p, ReportFilters(view=view), cap=cap)
-        out[view] = total + capped
-    return out
+    """The number of reports in each named list, exact or (``cap``) counted up to ``cap + 1``:
+    one statement for all of them."""
+    views = list(VIEWS)
+    counted = db.execute(select(*(count_expression(_plan(db, p, ReportFilters(view=v))[1], cap).label(v)
+                                  for v in views))).one()
+    return dict(zip(views, counted, strict=True))

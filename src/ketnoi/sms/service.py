@@ -313,6 +313,19 @@ def apply_unmatched(db: Session, provider: str, ids: list[str]) -> int:
     return len(rows)
 
 
+def apply_late_matches(db: Session, limit: int = 500) -> int:
+    """Receipts kept as unmatched whose ids have been stored since. Closes the race where a receipt
+    and the submit's answer are written by two concurrent transactions, neither seeing the other."""
+    rows = db.scalars(select(SmsUnmatchedReceipt).join(SmsPart, (SmsPart.provider == SmsUnmatchedReceipt.provider) & (
+        SmsPart.provider_message_id == SmsUnmatchedReceipt.provider_message_id))
+        .order_by(SmsUnmatchedReceipt.received_at).limit(limit)).all()
+    for u in rows:
+        apply_receipt(db, DeliveryReceipt(provider=u.provider, provider_message_id=u.provider_message_id,
+                                          status=u.status, error=u.error or None, done_at=u.done_at))  # type: ignore[arg-type]
+        db.delete(u)
+    return len(rows)
+
+
 def organization_exists(db: Session, organization_id: str | None) -> bool:
     return bool(organization_id) and db.get(Organization, organization_id) is not None
 

@@ -39,6 +39,7 @@ from ketnoi.sms.providers.base import (
 log = logging.getLogger("ketnoi.sms")
 SEND_TIMEOUT = 60.0  # a provider that has not answered by then is counted as a temporary failure
 RELOAD_SECONDS = 5.0  # how often the provider table is checked for changes made on other nodes
+RECEIPT_SWEEP_SECONDS = 2.0  # how often receipts that raced their message's ids are matched again
 
 
 class DbSink:
@@ -241,18 +242,29 @@ class OutboxSender:
             self.wake.set()  # room for more claims
 
     async def _janitor(self) -> None:
-        """Takes over claims of senders that died (lease), and applies the log retention."""
+        """Applies receipts that raced their message's ids, takes over claims of senders that died
+        (lease), and applies the log retention."""
         settings = get_settings()
-        last_purge = None
+        last_recover = last_purge = None
+        every = max(1.0, min(60.0, self.lease_seconds / 2))
         while True:
-            await asyncio.sleep(max(1.0, min(60.0, self.lease_seconds / 2)))
+            await asyncio.sleep(RECEIPT_SWEEP_SECONDS)
+            now = utcnow()
             with contextlib.suppress(Exception):
-                if await asyncio.to_thread(self._recover):
-                    self.wake.set()
-            if settings.sms_retention_days > 0 and (last_purge is None or utcnow() - last_purge > timedelta(days=1)):
-                last_purge = utcnow()
+                await asyncio.to_thread(self._late_receipts)
+            if last_recover is None or (now - last_recover).total_seconds() >= every:
+                last_recover = now
+                with contextlib.suppress(Exception):
+                    if await asyncio.to_thread(self._recover):
+                        self.wake.set()
+            if settings.sms_retention_days > 0 and (last_purge is None or now - last_purge > timedelta(days=1)):
+                last_purge = now
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(self.channel.purge, settings.sms_retention_days)
+
+    def _late_receipts(self) -> int:
+        with self.database.session() as s:
+            return service.apply_late_matches(s)
 
 
 class SmsChannel:

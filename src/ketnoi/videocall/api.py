@@ -210,47 +210,47 @@ def _call_for(db, actor: Actor, call_id: str) -> VcCall:
     return call
 
 
-@router.get("/calls/{call_id}", response_model=S.CallOut,
+@router.get("/calls/{video_call_id}", response_model=S.CallOut,
             summary="Một cuộc gọi: người tham gia, đường phân tuyến, dòng thời gian, chất lượng, bản ghi (VC-12)")
-def get_call(call_id: str, db: DbDep, actor: Annotated[Actor, signed_or_user("videocall.read")]):
-    return participants.call_out(db, _call_for(db, actor, call_id))
+def get_call(video_call_id: str, db: DbDep, actor: Annotated[Actor, signed_or_user("videocall.read")]):
+    return participants.call_out(db, _call_for(db, actor, video_call_id))
 
 
-@router.get("/calls/{call_id}/recording", summary="Tải bản ghi cuộc gọi (webm: hình hai bên, tiếng trộn)",
+@router.get("/calls/{video_call_id}/recording", summary="Tải bản ghi cuộc gọi (webm: hình hai bên, tiếng trộn)",
             response_class=FileResponse)
-def get_recording(call_id: str, db: DbDep, actor: Annotated[Actor, signed_or_user("videocall.recordings")]):
+def get_recording(video_call_id: str, db: DbDep, actor: Annotated[Actor, signed_or_user("videocall.recordings")]):
     from ketnoi.videocall import recording
 
-    call = _call_for(db, actor, call_id)
+    call = _call_for(db, actor, video_call_id)
     path = recording.ready_path(call)
     return FileResponse(path, filename=f"{call.code}.webm", media_type="video/webm")
 
 
-@router.post("/calls/{call_id}/end", response_model=S.CallOut, summary="Kết thúc một cuộc gọi (đối tác, giám sát)")
-def end_call(call_id: str, db: DbDep, rt: RtDep, actor: Annotated[Actor, signed_or_user("videocall.monitor")],
+@router.post("/calls/{video_call_id}/end", response_model=S.CallOut, summary="Kết thúc một cuộc gọi (đối tác, giám sát)")
+def end_call(video_call_id: str, db: DbDep, rt: RtDep, actor: Annotated[Actor, signed_or_user("videocall.monitor")],
              data: S.HangupIn | None = None):
-    call = _call_for(db, actor, call_id)
+    call = _call_for(db, actor, video_call_id)
     service.end_call(db, rt, call, "partner" if actor.partner else "admin", "partner" if actor.partner else "system",
                      detail=(data.reason if data else "") or actor.principal.full_name)
     return participants.call_out(db, call)
 
 
 # --- agents (VC-09) -------------------------------------------------------------------------------
-@router.post("/calls/{call_id}/accept", response_model=S.AcceptOut,
+@router.post("/calls/{video_call_id}/accept", response_model=S.AcceptOut,
              summary="Điều phối viên nhận cuộc gọi đang đổ chuông; người nhận đầu tiên được cuộc gọi")
-def accept(call_id: str, db: DbDep, rt: RtDep, p: Annotated[Principal, requires("videocall.answer")]):
-    call, part = service.accept(db, rt, p, call_id)
+def accept(video_call_id: str, db: DbDep, rt: RtDep, p: Annotated[Principal, requires("videocall.answer")]):
+    call, part = service.accept(db, rt, p, video_call_id)
     return {"call": participants.call_out(db, call), "participant": credentials(part, call)}
 
 
-@router.post("/calls/{call_id}/decline", status_code=204, summary="Từ chối cuộc gọi đang đổ chuông")
-def decline(call_id: str, db: DbDep, rt: RtDep, p: Annotated[Principal, requires("videocall.answer")]):
-    service.decline(db, rt, p, call_id)
+@router.post("/calls/{video_call_id}/decline", status_code=204, summary="Từ chối cuộc gọi đang đổ chuông")
+def decline(video_call_id: str, db: DbDep, rt: RtDep, p: Annotated[Principal, requires("videocall.answer")]):
+    service.decline(db, rt, p, video_call_id)
 
 
-@router.post("/calls/{call_id}/hangup", response_model=S.CallOut, summary="Điều phối viên kết thúc cuộc gọi")
-def agent_hangup(call_id: str, db: DbDep, rt: RtDep, p: Annotated[Principal, requires("videocall.answer")]):
-    return participants.call_out(db, service.hangup_by_agent(db, rt, p, call_id))
+@router.post("/calls/{video_call_id}/hangup", response_model=S.CallOut, summary="Điều phối viên kết thúc cuộc gọi")
+def agent_hangup(video_call_id: str, db: DbDep, rt: RtDep, p: Annotated[Principal, requires("videocall.answer")]):
+    return participants.call_out(db, service.hangup_by_agent(db, rt, p, video_call_id))
 
 
 def agent_me(db, p: Principal) -> dict[str, Any]:
@@ -282,11 +282,11 @@ def set_agent_status(db: DbDep, p: Annotated[Principal, requires("videocall.answ
 
 
 # --- files and health -------------------------------------------------------------------------------
-@router.get("/media/{file_id}", summary="Tệp chờ hoặc lời chào (VC-16, 18)", response_class=FileResponse)
-def media_file(file_id: str, db: DbDep):
+@router.get("/media/{media_file_id}", summary="Tệp chờ hoặc lời chào (VC-16, 18)", response_class=FileResponse)
+def media_file(media_file_id: str, db: DbDep):
     from ketnoi.videocall.config import media_path
 
-    f = db.get(VcMediaFile, file_id) if len(file_id) <= 64 else None
+    f = db.get(VcMediaFile, media_file_id) if len(media_file_id) <= 64 else None
     if f is None or not media_path(f).is_file():
         raise NotFound("Không tìm thấy tệp.")
     return FileResponse(media_path(f), media_type=f.content_type, headers={"Cache-Control": "private, max-age=300"})

@@ -4,7 +4,7 @@ reconnect grace period, and the call's API record (VC-12)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -67,7 +67,7 @@ def when(body: dict[str, Any], now: datetime) -> datetime:
     at = body.get("at")
     if isinstance(at, (int, float)) and not isinstance(at, bool):
         try:
-            t = datetime.fromtimestamp(at / 1000, tz=timezone.utc)
+            t = datetime.fromtimestamp(at / 1000, tz=UTC)
         except (OverflowError, OSError, ValueError):
             return now
         grace = timedelta(seconds=get_settings().videocall_reconnect_grace_seconds + 5)

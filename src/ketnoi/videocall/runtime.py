@@ -64,13 +64,16 @@ def managed_configs(settings: Settings) -> list[JanusConfig]:
 class Runtime:
     def __init__(self, app, settings: Settings):
         self.app, self.settings = app, settings
-        self.database = app.state.database
         self.loop: asyncio.AbstractEventLoop | None = None
         self.clients: dict[str, JanusClient] = {}
         self.processes: list[JanusProcess] = []
         self.ticker: asyncio.Task | None = None
         self.signals: dict[str, set] = {}  # call id -> signalling connections on this node
         self._listeners: list[Callable[[Event], None]] = []
+
+    @property
+    def database(self):
+        return self.app.state.database
 
     # --- life cycle -------------------------------------------------------------------------------
     async def start(self, *, spawn: bool) -> None:

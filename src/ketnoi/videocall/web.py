@@ -44,7 +44,7 @@ def calls_page(request: Request, db: DbDep, p: Annotated[Principal, console("vid
                   statuses=CALL_STATUS_LABELS, status_filter=status, q=q)
 
 
-@router.get("/calls/{call_id}")
-def call_page(call_id: str, request: Request, db: DbDep, p: Annotated[Principal, console("videocall.read")]):
-    call = participants.call_out(db, service.get_call(db, p, call_id))
+@router.get("/calls/{video_call_id}")
+def call_page(video_call_id: str, request: Request, db: DbDep, p: Annotated[Principal, console("videocall.read")]):
+    call = participants.call_out(db, service.get_call(db, p, video_call_id))
     return render(request, "videocall_call.html", p, title=f"Cuộc gọi {call['code']}", call=call)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.telephony.engine.conftest import SECRETS, needs_peers
-from tests.telephony.peers import Sipp
+from tests.telephony.peers import Sipp, free_port
 
 pytestmark = needs_peers
 
@@ -137,3 +137,51 @@ async def test_calls_complete_with_retransmissions_under_loss(harness, audio_dir
     calls = await harness.calls(8)
     assert [c.disposition for c in calls] == ["answered"] * 8
     assert harness.tenant.endpoint.stack.stats["retransmissions"] > 0
+
+
+async def test_busy_trunk_stops_failover_and_an_unregistered_extension_is_unavailable(harness):
+    harness.extensions("1001", "1002")
+    port_a, port_b = free_port(), free_port()
+    trunk_a = harness.pbx.peer("Trunk A", ["127.0.0.2/32"], host="127.0.0.2", port=port_a)
+    trunk_b = harness.pbx.peer("Trunk B", ["127.0.0.3/32"], host="127.0.0.3", port=port_b)
+    harness.pbx.outbound("Di động", [{"prefix": "9", "match": "_0XXXXXXXXX"}], [trunk_a, trunk_b])
+    await harness.start()
+    busy = Sipp("uas_busy", port=port_a, local_ip="127.0.0.2", timeout=20)
+    spare = Sipp("uas_answer", port=port_b, local_ip="127.0.0.3", timeout=20)
+    await busy.start()
+    await spare.start()
+    await asyncio.sleep(0.3)
+    try:
+        result = await caller(harness, "call_uac_refused", "90912345678", timeout=15).run()
+        assert result.ok and "final=486" in result.logs, result.explain()
+        assert (await busy.wait()).ok
+        result = await caller(harness, "call_uac_refused", "1002", timeout=15).run()  # 1002 never registered
+        assert result.ok and "final=480" in result.logs, result.explain()
+    finally:
+        await busy.stop()
+        await spare.stop()
+    assert "invite" not in spare.result().logs  # 486 means busy: no other trunk is tried
+    busy.cleanup()
+    spare.cleanup()
+    first, second = await harness.calls(2)
+    assert (first.disposition, first.sip_cause, first.hangup_by) == ("busy", 486, "callee")
+    assert (second.disposition, second.sip_cause) == ("failed", 480)
+
+
+async def test_ring_timeout_cancels_the_phone_and_counts_as_no_answer(harness):
+    harness.extensions("1001", "1002")
+    harness.settings.sip_ring_timeout_seconds = 2
+    await harness.start()
+    uas = await registered_uas(harness, "1002", "uas_ring", None, timeout=20)
+    try:
+        result = await caller(harness, "call_uac_refused", "1002", timeout=15).run()
+        assert result.ok and "final=480" in result.logs, result.explain()
+        callee = await uas.wait()
+        assert callee.ok and "cancelled" in callee.logs, callee.explain()
+    finally:
+        await uas.stop()
+        uas.cleanup()
+    [call] = await harness.calls(1)
+    assert (call.disposition, call.sip_cause) == ("no_answer", 480)
+    [callee_leg] = [leg for leg in call.legs if leg.role == "callee"]
+    assert callee_leg.disposition == "no_answer" and callee_leg.sip_cause == 487

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from ketnoi.telephony.pbx.config import (Destination, DialPattern, ExtensionConfig, GeneralConfig, InboundRouteConfig,
-                                         OutboundRouteConfig, PbxConfig, PinSetConfig, TrunkConfig)
+from ketnoi.telephony.pbx.config import (
+    Destination,
+    DialPattern,
+    ExtensionConfig,
+    GeneralConfig,
+    InboundRouteConfig,
+    OutboundRouteConfig,
+    PbxConfig,
+    PinSetConfig,
+    TrunkConfig,
+)
 
 
 def ext(number: str, enabled: bool = True, codecs=("PCMA", "PCMU")) -> ExtensionConfig:

@@ -63,7 +63,7 @@ def test_a_call_from_start_to_end(database, world, events):
     assert ended.org_id == world.org_a and ended.permission == "telephony.calls.read"
     assert ended.data["call_id"] == call and ended.data["duration"] == 65 and ended.data["billsec"] == 60
     assert ended.data["disposition"] == "answered" and ended.data["trunk"] == "VNPT"
-    answered = [e for e in events if e.type == "call.answered"][0]
+    answered = next(e for e in events if e.type == "call.answered")
     assert answered.data["leg"] == {"id": b, "role": "callee", "endpoint_kind": "extension", "endpoint": "1001",
                                     "number": "1001"}
 

@@ -3,9 +3,20 @@ every call, and the snapshot's own look-ups (peer trunk by address, extension by
 
 from __future__ import annotations
 
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from ketnoi.telephony.pbx import config as C
 from ketnoi.telephony.pbx.config import Destination
-from ketnoi.telephony.pbx.routing import inbound_route_for, match_inbound, match_outbound
+from ketnoi.telephony.pbx.routing import (
+    compiled,
+    inbound_key,
+    inbound_route_for,
+    match_inbound,
+    match_outbound,
+)
 from tests.telephony.pbx.builders import config, ext, inbound, outbound, trunk
 
 HOTLINE = Destination("play", "welcome", Destination("extension", "1001"))
@@ -104,9 +115,29 @@ def test_snapshot_round_trip_keeps_everything_and_seals_passwords():
                  outbound_routes=[outbound("r", [("9", "_0X.", "")], ["reg"])])
     stored = C.to_dict(cfg, seal=lambda s: "SEALED:" + s[::-1])
     assert stored["trunks"][0]["password"] == "SEALED:" + "mật-khẩu"[::-1]
-    import json
-
     back = C.from_dict(json.loads(json.dumps(stored)), unseal=lambda s: s.removeprefix("SEALED:")[::-1])
     assert back == cfg
     assert back.inbound_routes[0].destination == HOTLINE
     assert match_outbound(back, "90912").number == "0912"
+
+
+# --- the indexed lookup agrees with the definition ------------------------------------------------
+DIDS = ["", "1022", "1023", "_1022", "_102X", "_10XX", "_1X2X", "_10.", "_1!", "_X."]
+CALLERS = ["", "0912345678", "_09XXXXXXXX", "_0[35]XXXXXXXX", "_0."]
+
+
+def reference(cfg, did, caller):
+    """The rule as written: among matching enabled routes, the smallest (DID, caller) specificity."""
+    hits = [r for r in cfg.inbound_routes if r.enabled and compiled(r.did).matches(did)
+            and compiled(r.caller).matches(caller)]
+    return min(hits, key=lambda r: (inbound_key(r), r.name, r.id), default=None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(DIDS), st.sampled_from(CALLERS), st.booleans()), max_size=8),
+       st.sampled_from(["1022", "1023", "1099", "10", "1", "2000", "102"]),
+       st.sampled_from(["0912345678", "0351234567", "0241234567", "1001", ""]))
+def test_indexed_inbound_lookup_matches_the_definition(routes, did, caller):
+    cfg = config(inbound_routes=[inbound(f"r{n}", d, c, Destination("extension", str(1000 + n)), enabled=on)
+                                 for n, (d, c, on) in enumerate(routes)])
+    assert inbound_route_for(cfg, did, caller) == reference(cfg, did, caller)

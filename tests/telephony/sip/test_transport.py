@@ -170,3 +170,17 @@ async def test_a_failing_handler_does_not_take_the_endpoint_down():
     finally:
         await client.close()
         await server.close()
+
+
+async def test_tcp_on_its_own_port():
+    endpoint = SipEndpoint()
+    await endpoint.start("127.0.0.1", 0, tcp_port=0)
+    try:
+        udp, tcp = endpoint.address("udp"), endpoint.address("tcp")
+        assert udp.port and tcp.port and udp.transport == "udp" and tcp.transport == "tcp"
+        reader, writer = await asyncio.open_connection("127.0.0.1", tcp.port)
+        writer.write(KEEPALIVE_PING)
+        assert await asyncio.wait_for(reader.readexactly(2), 5) == b"\r\n"
+        writer.close()
+    finally:
+        await endpoint.close()

@@ -208,7 +208,9 @@ class B2BUA:
                                 else prompts.busy())
             except CallEnded:
                 return
-        call.finish(disposition_for(status), by, status)
+        # nobody was even tried (an extension with no registered phone): the call failed, nobody "did not answer"
+        disposition = "failed" if status == 480 and not call.legs else disposition_for(status)
+        call.finish(disposition, by, status)
 
     def _our_uri(self, user: str) -> SipURI:
         return SipURI(self.tenant.endpoint.address().host, user)

@@ -174,7 +174,11 @@ class Call:
             for leg in legs:
                 if leg.final is None:
                     leg.cancel()
-            return 480
+            try:  # the 487s (or a 200 that crossed the CANCEL, which wins: §9.1) come back quickly
+                result = await self.guard(asyncio.wait_for(asyncio.shield(self._group), 2.0))
+            except TimeoutError:
+                return 480
+            return result if isinstance(result, OutboundLeg) else 480
         finally:
             self.pending = []
 

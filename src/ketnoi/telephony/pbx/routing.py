@@ -37,16 +37,33 @@ def inbound_key(route: InboundRouteConfig) -> tuple:
     return (compiled(route.did).specificity(), compiled(route.caller).specificity())
 
 
+def _inbound_index(cfg: PbxConfig):
+    """Per snapshot, built once: routes with an exact DID by that DID, and the other routes, each in
+    the order they are tried (most specific first), so a lookup is a dict hit or a short scan."""
+    index = cfg._index.get("inbound_order")
+    if index is None:
+        exact: dict[str, list[InboundRouteConfig]] = {}
+        others = []
+        for r in cfg.inbound_routes:
+            if r.enabled:
+                (exact.setdefault(r.did, []) if compiled(r.did).literal else others).append(r)
+        def order(r: InboundRouteConfig) -> tuple:
+            return (inbound_key(r), r.name, r.id)
+
+        index = ({did: sorted(rs, key=order) for did, rs in exact.items()}, sorted(others, key=order))
+        cfg._index["inbound_order"] = index
+    return index
+
+
 def inbound_route_for(cfg: PbxConfig, did: str, caller: str) -> InboundRouteConfig | None:
-    best: tuple | None = None
-    chosen = None
-    for r in cfg.inbound_routes:
-        if not r.enabled or not compiled(r.did).matches(did) or not compiled(r.caller).matches(caller):
-            continue
-        key = (inbound_key(r), r.name, r.id)
-        if best is None or key < best:
-            best, chosen = key, r
-    return chosen
+    exact, others = _inbound_index(cfg)
+    for r in exact.get(did, ()):
+        if compiled(r.caller).matches(caller):
+            return r
+    for r in others:
+        if compiled(r.did).matches(did) and compiled(r.caller).matches(caller):
+            return r
+    return None
 
 
 def match_inbound(cfg: PbxConfig, did: str, caller: str) -> Destination | None:
@@ -61,18 +78,25 @@ class OutboundMatch(NamedTuple):
     trunks: tuple[TrunkConfig, ...]  # failover order
 
 
+def _outbound_order(cfg: PbxConfig):
+    """Per snapshot, built once: enabled routes in position order with their usable trunks."""
+    order = cfg._index.get("outbound_order")
+    if order is None:
+        order = []
+        for route in sorted(cfg.outbound_routes, key=lambda r: (r.position, r.name)):
+            trunks = tuple(t for t in (cfg.trunk(i) for i in route.trunk_ids) if t is not None and t.enabled)
+            if route.enabled and trunks:
+                order.append((route, trunks, tuple((p, compiled(p.match)) for p in route.patterns)))
+        cfg._index["outbound_order"] = order
+    return order
+
+
 def match_outbound(cfg: PbxConfig, dialled: str) -> OutboundMatch | None:
     """The route, the number to send and the trunks to try, for a number dialled by an extension."""
-    for route in sorted(cfg.outbound_routes, key=lambda r: (r.position, r.name)):
-        if not route.enabled:
-            continue
-        trunks = tuple(t for t in (cfg.trunk(i) for i in route.trunk_ids) if t is not None and t.enabled)
-        if not trunks:
-            continue
-        for p in route.patterns:
-            if not dialled.startswith(p.prefix):
-                continue
-            rest = dialled[len(p.prefix):]
-            if rest and compiled(p.match).matches(rest):
-                return OutboundMatch(route, p.prepend + rest, trunks)
+    for route, trunks, pats in _outbound_order(cfg):
+        for p, pattern in pats:
+            if dialled.startswith(p.prefix):
+                rest = dialled[len(p.prefix):]
+                if rest and pattern.matches(rest):
+                    return OutboundMatch(route, p.prepend + rest, trunks)
     return None

@@ -107,13 +107,19 @@ def _inbound(cfg: PbxConfig) -> list[dict[str, str]]:
             if step.kind == DEST_NUMBER and match_outbound(cfg, step.ref) is None:
                 out.append(_e(f"inbound_routes.{r.id}", f"Tuyến «{r.name}» chuyển tới số {step.ref} nhưng không tuyến "
                                                         "gọi ra nào nhận số này."))
-    valid = [r for r in routes if r.id not in bad]
-    for a, b in combinations(valid, 2):
-        if inbound_key(a) == inbound_key(b) and patterns.overlap(compiled(a.did), compiled(b.did)) \
-                and patterns.overlap(compiled(a.caller), compiled(b.caller)):
-            out.append(_e(f"inbound_routes.{b.id}", f"Tuyến gọi vào {_describe(a)} và {_describe(b)} cùng nhận một số "
-                                                    "cuộc gọi với mức ưu tiên như nhau; hãy làm một tuyến cụ thể hơn "
-                                                    "hoặc tắt một tuyến."))
+    # only routes of equal specificity can tie: group by it; exact DIDs only meet the same DID
+    groups: dict[tuple, list] = {}
+    for r in routes:
+        if r.id not in bad:
+            did = compiled(r.did)
+            groups.setdefault((inbound_key(r), r.did if did.literal else None), []).append(r)
+    for members in groups.values():
+        for a, b in combinations(members, 2):
+            if patterns.overlap(compiled(a.did), compiled(b.did)) and patterns.overlap(compiled(a.caller),
+                                                                                       compiled(b.caller)):
+                out.append(_e(f"inbound_routes.{b.id}", f"Tuyến gọi vào {_describe(a)} và {_describe(b)} cùng nhận "
+                                                        "một số cuộc gọi với mức ưu tiên như nhau; hãy làm một tuyến "
+                                                        "cụ thể hơn hoặc tắt một tuyến."))
     return out
 
 

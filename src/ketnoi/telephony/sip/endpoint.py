@@ -48,17 +48,19 @@ class SipEndpoint:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, host: str = "127.0.0.1", port: int = 5060, *, udp: bool = True, tcp: bool = True,
+                    tcp_port: int | None = None,
                     tls_context: ssl.SSLContext | None = None, tls_port: int | None = None,
                     tls_client_context: ssl.SSLContext | None = None,
                     advertised_host: str | None = None) -> None:
-        """Bind the transports (port 0 picks a free port, the same for UDP and TCP when possible).
+        """Bind the transports (port 0 picks a free port, the same for UDP and TCP when possible;
+        ``tcp_port`` puts TCP on a port of its own).
         ``tls_context`` adds a TLS listener; ``tls_client_context`` alone allows outgoing TLS only
         (e.g. to a provider's ``sips:`` trunk). ``advertised_host`` is written in Via/Contact
         instead of the bound address (NAT, CC-05)."""
         self._loop = asyncio.get_running_loop()
-        for attempt in range(20 if port == 0 else 1):
+        for attempt in range(20 if port == 0 and not tcp_port else 1):
             try:
-                await self._bind(host, port, udp, tcp)
+                await self._bind(host, port, udp, tcp, tcp_port)
                 break
             except OSError:
                 # Port 0: the UDP port the kernel chose may be taken on TCP; try another pair.
@@ -84,7 +86,7 @@ class SipEndpoint:
                 transport.close()
         self.transports.clear()
 
-    async def _bind(self, host: str, port: int, udp: bool, tcp: bool) -> None:
+    async def _bind(self, host: str, port: int, udp: bool, tcp: bool, tcp_port: int | None) -> None:
         if udp:
             transport = await UdpTransport.listen(host, port, self._on_datagram)
             self.transports["udp"] = transport
@@ -92,7 +94,7 @@ class SipEndpoint:
         if tcp:
             stream = StreamTransport(self._on_datagram, self._on_stream_error)
             self.transports["tcp"] = stream
-            await stream.listen(host, port)
+            await stream.listen(host, port if tcp_port is None else tcp_port)
 
     async def close(self) -> None:
         if self._timer is not None:
