@@ -95,6 +95,7 @@ class Sipp:
                  limit: int | None = None, duration_ms: int | None = None, transport: str = "u1",
                  media_port: int | None = None, rtp_echo: bool = False, audio: Path | None = None,
                  keys: dict[str, str] | None = None, local_ip: str = LOOPBACK, cpu: int | None = None,
+                 prefix: list[str] | tuple = (),
                  timeout: float = 30, trace_messages: bool = True, extra: list[str] | tuple = ()) -> None:
         self.scenario = Path(scenario) if os.sep in str(scenario) else SCENARIOS / f"{scenario}.xml"
         self.remote = remote
@@ -135,7 +136,7 @@ class Sipp:
             args.append("-rtp_echo")
         for name, value in (keys or {}).items():
             args += ["-key", name, str(value)]
-        self.args = (["taskset", "-c", str(cpu)] if cpu is not None else []) + args + list(extra)
+        self.args = list(prefix) + (["taskset", "-c", str(cpu)] if cpu is not None else []) + args + list(extra)
         self.proc: asyncio.subprocess.Process | None = None
         self._output = b""
 
