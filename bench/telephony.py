@@ -59,13 +59,14 @@ class Environment:
         os.environ.update(KETNOI_DATA_DIR=str(self.dir / "data"),
                           KETNOI_DATABASE_URL=f"sqlite:///{self.dir / 'bench.sqlite3'}",
                           KETNOI_ARGON2_TIME_COST="1", KETNOI_ARGON2_MEMORY_KIB="1024")
+        from tests.telephony.peers import free_port, free_ports
+
         from ketnoi.bootstrap import prepare
         from ketnoi.db.session import Database
         from ketnoi.identity import schemas as IS
         from ketnoi.identity.principal import Principal
         from ketnoi.identity.service import create_organization
         from ketnoi.settings import get_settings
-        from tests.telephony.peers import free_port, free_ports
 
         get_settings.cache_clear()
         self.settings = get_settings()

@@ -10,3 +10,4 @@ from ketnoi.knowledge import models as _knowledge  # noqa: F401,E402
 from ketnoi.sms import models as _sms  # noqa: F401,E402
 from ketnoi.telephony.pbx import models as _pbx  # noqa: F401,E402
 from ketnoi.videocall import models as _videocall  # noqa: F401,E402
+from ketnoi.core import models as _core  # noqa: F401,E402

@@ -193,4 +193,4 @@ def counts_by_view(db: Session, p: Principal, cap: int | None = None) -> dict[st
     views = list(VIEWS)
     counted = db.execute(select(*(count_expression(_plan(db, p, ReportFilters(view=v))[1], cap).label(v)
                                   for v in views))).one()
-    return dict(zip(views, counted, strict=True))
+    return {v: n if cap is None else min(n, cap + 1) for v, n in zip(views, counted, strict=True)}

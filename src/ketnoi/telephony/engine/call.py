@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 BUSY = frozenset({486, 600})
 STOP_FAILOVER = frozenset({486, 600, 603})  # the callee said no: another trunk would not change that
+RTP_TIMEOUT = 60.0  # seconds without RTP from either side before a connected call is considered dead
 
 
 class CallEnded(Exception):
@@ -244,7 +245,17 @@ class Call:
         self._start_bridge(record=True)
         codec = self.b_ep.params.codec.name if self.b_ep and self.b_ep.params else None
         self.log.answer(leg, extension=extension, codec=codec)
-        await self.guard(asyncio.Event().wait())
+        await self.guard(self._watch_media())
+
+    async def _watch_media(self) -> None:
+        """Hang up a call whose both sides went silent on RTP (a phone that vanished without BYE)."""
+        while True:
+            await asyncio.sleep(RTP_TIMEOUT / 4)
+            quiet = [ep.seconds_since_last_packet for ep in (self.a.ep, self.b_ep) if ep is not None]
+            if quiet and all(q is None or q > RTP_TIMEOUT for q in quiet):
+                log.warning("call %s: no RTP from either side for %ss, hanging up", self.id, RTP_TIMEOUT)
+                self.finish("answered", "system", 408)
+                return
 
     def media_updated(self, leg, params: MediaParams) -> None:
         """A re-INVITE/UPDATE changed a leg's media: new address, codec, or hold/resume (RFC 3264 §8.4)
