@@ -54,7 +54,7 @@ class Environment:
     """A throw-away data directory and SQLite database with one organization's PBX: extension 1001,
     a peer trunk at 127.0.0.2 (the SIPp carrier) and an outbound route _0X. through it."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_calls: int = 500) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="ketnoi-bench-tel-"))
         os.environ.update(KETNOI_DATA_DIR=str(self.dir / "data"),
                           KETNOI_DATABASE_URL=f"sqlite:///{self.dir / 'bench.sqlite3'}",
@@ -79,7 +79,7 @@ class Environment:
         self.actor = Principal(user_id="", username="bench", full_name="Bench", organization_id=self.org,
                                department_id=None, is_sysadmin=False)
         self.sip_port, self.trunk_port = free_port(), free_port()
-        rtp = free_ports(2000, udp=True)  # 1000 RTP/RTCP pairs: up to 500 bridged calls
+        rtp = free_ports(4 * (max_calls + 10), udp=True)  # two RTP/RTCP pairs per bridged call
         from ketnoi.telephony.pbx import extensions, routes, service
         from ketnoi.telephony.pbx import schemas as S
 
@@ -150,6 +150,10 @@ def rss_mb(pid: int) -> float:
 
 
 # ------------------------------------------------------------------------------------------ probe
+class ProbeFailed(Exception):
+    """The measuring call itself was refused or not answered."""
+
+
 @dataclass
 class ProbeResult:
     sent: int = 0
@@ -241,7 +245,8 @@ async def probe_call(env: Environment, seconds: float) -> ProbeResult:
                 break
             await asyncio.sleep(0.05)
         if media is None:
-            raise RuntimeError("the probe call was not answered:\n" + (await sipp.wait()).explain())
+            failed = await sipp.wait()
+            raise ProbeFailed(failed.errors.split("received '")[-1].split("\n")[0][:80] or "no answer")
         ctx = multiprocessing.get_context("fork")
         queue = ctx.Queue()
         worker = ctx.Process(target=probe_process, args=(port, ("127.0.0.1", media), seconds, queue))
@@ -290,7 +295,10 @@ async def concurrency(env: Environment, pid: int, calls: int, recording: bool, *
     try:
         await asyncio.sleep(ramp_s + 2)
         cpu0, t0 = cpu_seconds(pid), time.monotonic()
-        results = await asyncio.gather(*(probe_call(env, probe_seconds) for _ in range(probes)))
+        try:
+            results = await asyncio.gather(*(probe_call(env, probe_seconds) for _ in range(probes)))
+        except ProbeFailed as exc:
+            results, level.note = [], f"probe call refused: {exc}"
         level.cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
         level.rss_per_call_kb = max(0.0, (rss_mb(pid) - idle_rss) * 1024 / (calls + probes))
         result = await load.wait()
@@ -304,7 +312,7 @@ async def concurrency(env: Environment, pid: int, calls: int, recording: bool, *
         merged.rtt_ms += r.rtt_ms
     level.failed = result.failed
     level.ok = result.returncode == 0 and result.failed == 0 and result.successful == calls
-    if not level.ok:
+    if not level.ok and not level.note:
         level.note = result.errors.splitlines()[1][:160] if result.errors.count("\n") else f"exit {result.returncode}"
     level.loss, level.pdv_p99 = merged.loss, merged.pdv_p99()
     if os.environ.get("BENCH_DEBUG"):
@@ -351,7 +359,7 @@ async def run(args) -> dict:
     from tests.telephony.audio import tone_ulaw
     from tests.telephony.peers import Sipp
 
-    env = Environment()
+    env = Environment(max(args.levels) + args.probes)
     tone_ulaw(env.dir / "tone700.ul", 700, 20)
     out: dict = {"levels": [], "rates": []}
     carrier = Sipp("uas_echo", port=env.trunk_port, local_ip="127.0.0.2", rtp_echo=True, calls=1_000_000,

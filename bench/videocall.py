@@ -63,16 +63,22 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def proc_times(pids: list[int]) -> tuple[float, float]:
-    """(CPU seconds, resident MB) summed over processes that still exist."""
-    cpu = rss = 0.0
+    """(CPU seconds, memory MB) summed over processes that still exist; memory is the proportional
+    set size (shared pages split between their users), or the resident size where PSS is unknown."""
+    cpu = mem = 0.0
     for pid in pids:
         try:
             stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             cpu += (int(stat[11]) + int(stat[12])) / TICK
-            rss += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 2**20
+            pss = [line for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+                   if line.startswith("Pss:")]
+            if pss:
+                mem += int(pss[0].split()[1]) / 1024
+            else:
+                mem += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 2**20
         except (OSError, IndexError, ValueError):
             continue
-    return cpu, rss
+    return cpu, mem
 
 
 def descendants(pid: int) -> list[int]:
@@ -128,6 +134,7 @@ def main() -> None:
 
     import httpx
     from playwright.sync_api import sync_playwright
+    from tests.videocall.harness import start_janus, stop_janus, switchboard
 
     from ketnoi.app import create_app
     from ketnoi.bootstrap import prepare
@@ -135,7 +142,6 @@ def main() -> None:
     from ketnoi.jobs.runner import JobRunner
     from ketnoi.settings import get_settings
     from ketnoi.videocall.signing import signed_headers
-    from tests.videocall.harness import start_janus, stop_janus, switchboard
 
     settings = get_settings()
     db = Database(f"sqlite:///{settings.data_dir / 'bench.sqlite3'}")
@@ -201,7 +207,7 @@ def main() -> None:
         print(f"setup (start, ring, answer, join, first frames) for all calls: {setup:.1f} s")
         for k in ("janus", "chromium", "app"):
             cpu = (after[k][0] - before[k][0]) / elapsed * 100
-            print(f"  {k:9s} CPU {cpu:6.1f} % of one core   RSS {after[k][1]:7.1f} MB")
+            print(f"  {k:9s} CPU {cpu:6.1f} % of one core   memory (PSS) {after[k][1]:7.1f} MB")
         print(f"  video received per page: mean {sum(fps) / len(fps):.1f} fps, min {min(fps):.1f} fps "
               f"({len(fps)} pages); audio energy rising on {heard}/{len(pages)} pages")
         for p in pages[::2]:
@@ -232,7 +238,8 @@ def main() -> None:
     server.should_exit = True
     thread.join(10)
     stop_janus(janus)
-    rec = subprocess.run(["du", "-sh", str(settings.data_dir / "recordings")], capture_output=True, text=True)
+    rec = subprocess.run(["du", "-sh", str(settings.data_dir / "recordings")], check=False, capture_output=True,
+                         text=True)
     print(f"  recordings on disk: {rec.stdout.split()[0] if rec.stdout else '?'}")
 
 

@@ -29,14 +29,16 @@ API_MODULES = ["ketnoi.identity.api", "ketnoi.audit.api", "ketnoi.outbox.api", "
                "ketnoi.catalog.api", "ketnoi.reports.export_web", "ketnoi.reports.api", "ketnoi.reports.open311",
                "ketnoi.jobs.api", "ketnoi.knowledge.api", "ketnoi.sms.api",
                "ketnoi.sms.gateway_api", "ketnoi.telephony.pbx.api", "ketnoi.videocall.api",
-               "ketnoi.videocall.signalling"]
+               "ketnoi.videocall.signalling", "ketnoi.videocall.config_api",
+               "ketnoi.videocall.reports_api"]
 PAGE_MODULES = ["ketnoi.identity.web", "ketnoi.identity.web_admin", "ketnoi.audit.web", "ketnoi.outbox.web",
                 "ketnoi.catalog.web", "ketnoi.reports.web", "ketnoi.jobs.web", "ketnoi.knowledge.web",
-                "ketnoi.sms.web", "ketnoi.sms.web_admin", "ketnoi.telephony.pbx.web", "ketnoi.videocall.web"]
+                "ketnoi.sms.web", "ketnoi.sms.web_admin", "ketnoi.telephony.pbx.web", "ketnoi.videocall.web",
+                "ketnoi.videocall.reports_web"]
 # Long-running services started with the app when background work is on. Each module has
 # ``async def start(app) -> stop`` where ``stop`` is an async callable (or None when the service
 # is disabled by settings). They start in this order and stop in reverse.
-SERVICE_MODULES: list[str] = ["ketnoi.sms.worker", "ketnoi.videocall.runtime", "ketnoi.telephony.engine.service"]
+SERVICE_MODULES: list[str] = ["ketnoi.sms.worker", "ketnoi.videocall.runtime", "ketnoi.videocall.monitor", "ketnoi.telephony.engine.service"]
 
 
 async def _outbox_worker(db: Database, interval: float = 2.0) -> None:

@@ -126,11 +126,16 @@ def test_signed_call_routed_answered_recorded(media_page, new_page, world, datab
     caller = media_page()
     place_call(caller, board, "NV-0001", "HN")
     expect(caller.locator('[data-f="connection"]')).to_have_attribute("data-state", re.compile("ringing|waiting"))
+    # the queue's waiting file plays while the call rings (VC-16)
+    announcer = caller.locator("#vc-announcer")
+    expect(announcer).to_have_attribute("data-src", f"/api/v1/videocall/media/{board.files['waiting']}")
+    assert caller.evaluate("document.querySelector('#vc-announcer').loop") is True
     ring = agent.locator("[data-ring]")
     expect(ring).to_contain_text("Nguyễn Văn Bán Hàng")
     ring.get_by_role("button", name="Nhận").click()
 
-    # media both ways, through Janus
+    # media both ways, through Janus; the start greeting replaces the waiting file (VC-18)
+    expect(announcer).to_have_attribute("data-src", f"/api/v1/videocall/media/{board.files['greeting_start']}")
     expect(caller.locator('[data-f="connection"]')).to_have_attribute("data-state", "connected", timeout=MEDIA_WAIT_MS)
     expect(agent.locator('[data-f="connection"]')).to_have_attribute("data-state", "connected", timeout=MEDIA_WAIT_MS)
     at_caller = wait_media(caller)
@@ -158,8 +163,19 @@ def test_signed_call_routed_answered_recorded(media_page, new_page, world, datab
     wait_media(agent, frames_above=agent.evaluate(MEDIA_STATS)["frames"] + 10)
     time.sleep(1)
 
+    # a slow link: the caller drops to audio only, then back to video (VC-15)
+    caller.evaluate("window.__vc.call.setMode('audio')")
+    time.sleep(2)
+    paused = wait_media(agent)
+    time.sleep(2)
+    still = wait_media(agent)
+    assert still["frames"] - paused["frames"] < 10 and still["energy"] > paused["energy"], (paused, still)
+    caller.evaluate("window.__vc.call.setMode('video')")
+    wait_media(agent, frames_above=still["frames"] + 10)
+
     caller.get_by_role("button", name="Kết thúc").click()
     expect(agent.locator("#vc-message")).to_contain_text("Người gọi kết thúc", timeout=MEDIA_WAIT_MS)
+    expect(announcer).to_have_attribute("data-src", f"/api/v1/videocall/media/{board.files['greeting_end']}")
 
     # the call's record (VC-12), as the partner sees it
     call_id = caller.evaluate("window.__vc.started.call.id")
@@ -168,7 +184,7 @@ def test_signed_call_routed_answered_recorded(media_page, new_page, world, datab
     call = rec.json()
     types = [e["type"] for e in call["timeline"]]
     for t in ("created", "queued", "routed", "ringing", "answered", "joined", "media_connected", "camera",
-              "reconnecting", "reconnected", "ended"):
+              "reconnecting", "reconnected", "quality_mode", "ended"):
         assert t in types, (t, [(e["type"], e["message"]) for e in call["timeline"]])
     assert call["routing_path"][0]["group"] == "HN"
     ringing = next(e for e in call["timeline"] if e["type"] == "ringing")

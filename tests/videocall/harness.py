@@ -62,6 +62,24 @@ class Switchboard:
     queue_id: str
     groups: dict[str, str] = field(default_factory=dict)
     agents: dict[str, str] = field(default_factory=dict)  # username -> agent id
+    files: dict[str, str] = field(default_factory=dict)  # waiting / greeting_start / greeting_end -> file id
+
+
+def tone_wav(freq: int, seconds: float = 1.0, rate: int = 8000) -> bytes:
+    """A short sine tone as a WAV file (waiting music and greetings of the tests)."""
+    import io
+    import math
+    import struct
+    import wave
+
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * freq * i / rate)))
+                               for i in range(int(rate * seconds))))
+    return buf.getvalue()
 
 
 def switchboard(world, *, agents: dict[str, list[str]], strategies: dict[str, str] | None = None,
@@ -86,14 +104,20 @@ def switchboard(world, *, agents: dict[str, list[str]], strategies: dict[str, st
                 overflow_seconds=overflow, agent_ring_seconds=10, fallback_group_id=groups[target]),
                 group_id=groups[code])
             groups[code] = g.id
+        files = {kind: config.add_media_file(s, SYSTEM, f"{kind}.wav", "audio/wav", tone_wav(freq),
+                                             organization_id=world.org_a).id
+                 for kind, freq in (("waiting", 440), ("greeting_start", 660), ("greeting_end", 880))}
         queue = config.save_queue(s, SYSTEM, S.QueueIn(code="Q1022", name="Hàng đợi 1022", max_wait_seconds=max_wait,
-                                                       group_ids=[groups["HN"], groups["KHAC"]]),
+                                                       group_ids=[groups["HN"], groups["KHAC"]],
+                                                       waiting_file_id=files["waiting"]),
                                   organization_id=world.org_a)
-        config.save_hotline(s, SYSTEM, S.HotlineIn(number="1022", name="Tổng đài 1022", queue_id=queue.id),
+        config.save_hotline(s, SYSTEM, S.HotlineIn(number="1022", name="Tổng đài 1022", queue_id=queue.id,
+                                                   greeting_start_id=files["greeting_start"],
+                                                   greeting_end_id=files["greeting_end"]),
                             organization_id=world.org_a)
         made = {}
         for name, codes in agents.items():
             a = config.save_agent(s, SYSTEM, S.AgentIn(user_id=users[name], display_name=f"ĐTV {name}",
                                                        group_ids=[groups[c] for c in codes]))
             made[name] = a.id
-        return Switchboard(partner.id, partner.key_id, secret, "1022", queue.id, groups, made)
+        return Switchboard(partner.id, partner.key_id, secret, "1022", queue.id, groups, made, files)

@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
 from ketnoi.catalog.models import Area, Category
-from ketnoi.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ketnoi.core import listing
+from ketnoi.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ketnoi.core.listing import Page
 from ketnoi.db.base import utcnow
 from ketnoi.identity.models import Department, Organization, User

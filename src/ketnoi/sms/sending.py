@@ -95,13 +95,15 @@ def record(db: Session, worker: str, outcomes: list[Outcome], now: datetime | No
     """Write the outcomes of sends in one transaction; returns how many were still this worker's."""
     now = now or utcnow()
     max_attempts = get_settings().sms_max_attempts
-    mine = 0
+    mine = {m.id: m for m in db.scalars(select(M).where(M.id.in_([o.id for o in outcomes]), M.status == "sending",
+                                                        M.claimed_by == worker))}
+    accepted = [o for o in outcomes if o.result is not None]
+    _record_parts(db, accepted)
     for o in outcomes:
-        m = db.scalar(select(M).where(_mine(worker, o.id)))
+        m = mine.get(o.id)
+        if m is None:  # the lease ran out meanwhile and another sender has it (ids, if any, are kept)
+            continue
         if o.result is not None:
-            _record_parts(db, o, m)
-            if m is None:  # the lease ran out meanwhile and another sender has it: keep the ids only
-                continue
             note = f"{o.result.parts} phần tin, {o.result.encoding.upper()}"
             if getattr(o.result, "resent_in_doubt", 0):
                 note += (f"; {o.result.resent_in_doubt} phần gửi lại vì mất kết nối trước khi SMSC trả lời "
@@ -109,9 +111,6 @@ def record(db: Session, worker: str, outcomes: list[Outcome], now: datetime | No
             service.set_status(db, m, "accepted", provider=o.provider, note=note)
             m.provider, m.parts, m.encoding = o.provider, o.result.parts, o.result.encoding
             m.sent_at, m.last_error = now, ""
-            service.apply_unmatched(db, o.provider, o.result.provider_message_ids)
-        elif m is None:
-            continue
         elif o.permanent or m.attempts >= max_attempts:
             reason = o.error if o.permanent else f"Hết {max_attempts} lần thử. {o.error}"
             service.set_status(db, m, "failed", provider=o.provider, note=reason)
@@ -124,22 +123,42 @@ def record(db: Session, worker: str, outcomes: list[Outcome], now: datetime | No
             service.set_status(db, m, "queued", provider=o.provider,
                                note=f"{o.error} Thử lại lúc {when.strftime('%H:%M:%S')} UTC.")
             m.next_attempt_at, m.last_error = when, o.error[:500]
-        if m is not None:
-            m.claimed_by, m.claimed_at = "", None
-            mine += 1
-    return mine
+        m.claimed_by, m.claimed_at = "", None
+    by_provider: dict[str, list[str]] = {}
+    for o in accepted:
+        by_provider.setdefault(o.provider, []).extend(o.result.provider_message_ids)  # type: ignore[union-attr]
+    for provider, pids in by_provider.items():  # receipts that came before the submit's answer
+        service.apply_unmatched(db, provider, pids)
+    return len(mine)
 
 
-def _record_parts(db: Session, o: Outcome, m: SmsMessage | None) -> None:
-    message_id = m.id if m is not None else o.id
-    for seq, pid in enumerate(o.result.provider_message_ids, 1):  # type: ignore[union-attr]
-        try:
-            with db.begin_nested():
-                db.add(SmsPart(message_id=message_id, seq=seq, provider=o.provider, provider_message_id=pid[:100],
-                               status="accepted"))
-                db.flush()
-        except IntegrityError:  # a peer reusing ids; the first message keeps it
-            pass
+def _record_parts(db: Session, accepted: list[Outcome]) -> None:
+    """The provider ids of the accepted messages, in bulk; an id already stored (a peer reusing ids)
+    stays with its first message."""
+    rows, seen = [], set()
+    for o in accepted:
+        for seq, pid in enumerate(o.result.provider_message_ids, 1):  # type: ignore[union-attr]
+            key = (o.provider, pid[:100])
+            if key not in seen:
+                seen.add(key)
+                rows.append({"id": new_id(), "message_id": o.id, "seq": seq, "provider": o.provider,
+                             "provider_message_id": key[1], "status": "accepted", "error": "", "updated_at": utcnow()})
+    if not rows:
+        return
+    taken = set(db.execute(select(SmsPart.provider, SmsPart.provider_message_id).where(
+        SmsPart.provider_message_id.in_([r["provider_message_id"] for r in rows]))).tuples())
+    rows = [r for r in rows if (r["provider"], r["provider_message_id"]) not in taken]
+    try:
+        with db.begin_nested():
+            if rows:
+                db.execute(insert(SmsPart), rows)
+    except IntegrityError:  # stored concurrently: one by one, keeping the first
+        for r in rows:
+            try:
+                with db.begin_nested():
+                    db.execute(insert(SmsPart), [r])
+            except IntegrityError:
+                pass
 
 
 def release(db: Session, worker: str, ids: list[str], now: datetime | None = None) -> int:

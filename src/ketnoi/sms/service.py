@@ -123,14 +123,21 @@ def find_template(db: Session, organization_id: str | None, code: str, *, active
 
 
 def default_sender(db: Session, organization_id: str | None) -> str:
-    """The brandname of the organization's default provider, else the configured default."""
-    if organization_id:
-        for p in db.scalars(select(SmsProvider).where(SmsProvider.organization_id == organization_id,
-                                                      SmsProvider.enabled.is_(True))
-                            .order_by(SmsProvider.is_default.desc(), SmsProvider.priority)):
-            if p.brandnames:
-                return p.brandnames[0]
-    return get_settings().sms_default_sender
+    """The brandname of the organization's default provider, else the configured default (looked up
+    once per transaction and organization)."""
+    cache = db.info.setdefault("sms_default_sender", {})
+    if organization_id not in cache:
+        found = get_settings().sms_default_sender
+        if organization_id:
+            with db.no_autoflush:
+                for p in db.scalars(select(SmsProvider).where(SmsProvider.organization_id == organization_id,
+                                                              SmsProvider.enabled.is_(True))
+                                    .order_by(SmsProvider.is_default.desc(), SmsProvider.priority)):
+                    if p.brandnames:
+                        found = p.brandnames[0]
+                        break
+        cache[organization_id] = found
+    return cache[organization_id]
 
 
 # --- status changes and history -----------------------------------------------------------------
@@ -192,6 +199,7 @@ def queue_sms(db: Session, *, organization_id: str | None, phone: str, text: str
 
 @sa_event.listens_for(Session, "after_commit")
 def _wake_senders(session: Session) -> None:
+    session.info.pop("sms_default_sender", None)
     for key, hooks in (("sms_wake", WAKE_HOOKS), ("sms_providers_changed", PROVIDER_HOOKS)):
         if session.info.pop(key, False):
             for hook in list(hooks):
@@ -204,6 +212,7 @@ def _wake_senders(session: Session) -> None:
 @sa_event.listens_for(Session, "after_soft_rollback")
 def _forget_wake(session: Session, previous_transaction) -> None:
     if previous_transaction.parent is None:
+        session.info.pop("sms_default_sender", None)
         session.info.pop("sms_wake", None)
         session.info.pop("sms_providers_changed", None)
 

@@ -165,6 +165,7 @@ class OutboxSender:
     # -- loops -------------------------------------------------------------------------------------
     async def _run(self) -> None:
         while not self._stopping:
+            self.wake.clear()  # before claiming: a wake-up from now on is not lost
             try:
                 free = self.concurrency - len(self._claimed)
                 claimed = await asyncio.to_thread(self._claim, free) if free > 0 else []
@@ -183,7 +184,6 @@ class OutboxSender:
                     due = await asyncio.to_thread(self._next_due)
                     if due is not None:
                         timeout = max(0.01, min(timeout, (due - utcnow()).total_seconds()))
-            self.wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout)
 

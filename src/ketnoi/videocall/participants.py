@@ -113,7 +113,7 @@ def report_quality(db: Session, p: VcParticipant, body: dict[str, Any]) -> None:
     if not figures:
         return
     call = db.get(VcCall, p.call_id)
-    previous_mode = (p.quality or {}).get("mode")
+    previous_mode = (p.quality or {}).get("mode") or "video"
     p.quality = {**figures, "at": utcnow().isoformat()}
     q = dict(call.quality or {})
     mine = dict(q.get(p.role) or {})
@@ -128,7 +128,7 @@ def report_quality(db: Session, p: VcParticipant, body: dict[str, Any]) -> None:
     q[p.role] = mine
     call.quality = q
     mode = figures.get("mode")
-    if mode and previous_mode and mode != previous_mode and call.status != "ended":
+    if mode and mode != previous_mode and call.status != "ended":
         label = {"audio": "chỉ âm thanh", "low": "hình chất lượng thấp", "video": "hình bình thường"}.get(mode, mode)
         add_event(db, call, "quality_mode", f"{_role(p)} chuyển sang {label} theo đường truyền", actor=p.role,
                   mode=mode)

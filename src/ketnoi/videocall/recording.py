@@ -3,7 +3,7 @@
 Janus records each publisher's audio and video separately (``.mjr``, one set per join: a rejoin
 after a network failure starts new files). After the call, the job converts every file with
 ``janus-pp-rec`` (Opus → .opus, VP8 → .webm) and composes them with ffmpeg into one WebM:
-the caller's video on the left and the agent's on the right (each scaled into 640×480 on black),
+the caller's video on the left and the agent's on the right (each scaled into 640×480 on black, 15 frames/s),
 both audio tracks mixed; every segment placed at its real start time (the first packet's time in
 the .mjr header), so gaps of a reconnect stay silent/black and the file lasts as long as the media did.
 """
@@ -34,6 +34,7 @@ SYSTEM = Principal(user_id="", username="system", full_name="Hệ thống", orga
 # videoroom-<room>-user-<publisher id>-<time>-<audio|video>-<mindex>.mjr
 MJR = re.compile(r"^videoroom-(?P<room>.+)-user-(?P<user>.+)-(?P<t>\d+)-(?P<kind>audio|video)-(?P<idx>\d+)\.mjr$")
 TILE_W, TILE_H = 640, 480
+FPS = 15  # of the composed file: enough for a support call, and half the encoding work of 30
 TIMEOUT = 600  # seconds for one tool run
 
 
@@ -117,7 +118,7 @@ def compose(segs: list[Segment], output: Path) -> float:
     args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y"]
     for s in segs:
         args += ["-i", str(s.media)]
-    filters = [f"color=c=black:s={2 * TILE_W}x{TILE_H}:r=25:d={length:.3f}[base]"]
+    filters = [f"color=c=black:s={2 * TILE_W}x{TILE_H}:r={FPS}:d={length:.3f}[base]"]
     last, audio = "base", []
     for i, s in enumerate(segs):
         off = (s.start_us - t0) / 1e6
@@ -136,8 +137,9 @@ def compose(segs: list[Segment], output: Path) -> float:
     if audio:
         filters.append("".join(audio) + f"amix=inputs={len(audio)}:duration=longest:normalize=0[aout]")
         maps += ["-map", "[aout]"]
-    args += ["-filter_complex", ";".join(filters), *maps, "-t", f"{length:.3f}", "-c:v", "libvpx", "-b:v", "1M",
-             "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus", "-b:a", "64k", str(output)]
+    args += ["-filter_complex", ";".join(filters), *maps, "-t", f"{length:.3f}", "-r", str(FPS),
+             "-c:v", "libvpx", "-b:v", "800k",
+             "-deadline", "realtime", "-cpu-used", "16", "-threads", "2", "-c:a", "libopus", "-b:a", "64k", str(output)]
     out = _run(args)
     if out.returncode != 0 or not output.is_file():
         raise RuntimeError(f"ffmpeg failed: {out.stderr.strip()[-500:]}")

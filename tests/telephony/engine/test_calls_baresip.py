@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+from ketnoi.events import bus
 from tests.telephony.audio import active_part, dominant_frequency, read_wav, tone_seconds
 from tests.telephony.engine.conftest import SECRETS, needs_peers
 from tests.telephony.peers import Baresip
@@ -35,6 +36,9 @@ async def test_two_extensions_hear_each_other_and_the_call_is_recorded(harness, 
     harness.extensions("1001", recording="on")
     harness.extensions("1002")
     await harness.start()
+    hub: list[str] = []
+    listener = lambda ev: hub.append(ev.type) if ev.type.startswith("call.") else None  # noqa: E731
+    bus.subscribe(listener)
     a = phone(harness, "1001", audio_dir / "tone700.wav")
     b = phone(harness, "1002", audio_dir / "tone1100.wav")
     try:
@@ -57,6 +61,8 @@ async def test_two_extensions_hear_each_other_and_the_call_is_recorded(harness, 
     b.cleanup()
 
     [call] = await harness.calls(1)
+    bus.unsubscribe(listener)
+    assert hub == ["call.started", "call.ringing", "call.answered", "call.ended"]  # live events (CC-20/21)
     assert call.disposition == "answered" and call.hangup_by == "caller" and call.recording_path
     from ketnoi.telephony.pbx.cdr import recordings_root
 
@@ -123,3 +129,32 @@ async def test_hold_plays_music_to_the_other_party(harness, audio_dir):
     assert tone_seconds(heard_by_b, rate, 700) >= 2.5  # before the hold and after the resume
     [call] = await harness.calls(1)
     assert call.disposition == "answered"
+
+
+async def test_a_call_rings_every_phone_of_the_extension_and_the_first_answer_wins(harness, audio_dir):
+    harness.extensions("1001")
+    harness.extensions("1002", max_contacts=3)
+    await harness.start()
+    a = phone(harness, "1001", audio_dir / "tone700.wav")
+    desk = phone(harness, "1002", audio_dir / "tone1100.wav", answer="manual")  # rings, nobody picks up
+    mobile = phone(harness, "1002", audio_dir / "tone1100.wav")  # answers at once
+    try:
+        await registered(a, desk, mobile)
+        await harness.wait_registered("1002", contacts=2)
+        await a.dial("1002")
+        await mobile.wait_event("CALL_ESTABLISHED", timeout=10)
+        await desk.wait_event("CALL_INCOMING", timeout=10)
+        await desk.wait_event("CALL_CLOSED", timeout=10)  # CANCELled once the other phone answered
+        await asyncio.sleep(1.5)
+        await a.command("hangup")
+        await mobile.wait_event("CALL_CLOSED", timeout=10)
+    finally:
+        for p in (a, desk, mobile):
+            await p.stop()
+    heard_by_a, rate = received(a)
+    assert tone_seconds(heard_by_a, rate, 1100) >= 0.8
+    for p in (a, desk, mobile):
+        p.cleanup()
+    [call] = await harness.calls(1)
+    callees = {(leg.disposition, leg.sip_cause) for leg in call.legs if leg.role == "callee"}
+    assert callees == {("answered", None), ("cancelled", 487)}

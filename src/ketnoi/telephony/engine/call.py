@@ -175,11 +175,11 @@ class Call:
             for leg in legs:
                 if leg.final is None:
                     leg.cancel()
-            try:  # the 487s (or a 200 that crossed the CANCEL, which wins: §9.1) come back quickly
-                result = await self.guard(asyncio.wait_for(asyncio.shield(self._group), 2.0))
+            try:  # wait briefly for the 487s so that each leg's record carries its cause
+                await self.guard(asyncio.wait_for(asyncio.shield(self._group), 2.0))
             except TimeoutError:
-                return 480
-            return result if isinstance(result, OutboundLeg) else 480
+                pass
+            return 480  # a 200 that crosses the CANCEL is acknowledged and hung up (legs.py)
         finally:
             self.pending = []
 

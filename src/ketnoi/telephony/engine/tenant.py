@@ -28,7 +28,6 @@ from ketnoi.telephony.sip.events import (
 from ketnoi.telephony.sip.message import Request
 from ketnoi.telephony.sip.stack import SipStack
 from ketnoi.telephony.sip.transaction import ClientTransaction, ServerInviteTransaction
-from ketnoi.telephony.sip.transport import StreamTransport
 
 if TYPE_CHECKING:  # pragma: no cover
     from ketnoi.telephony.engine.engine import TelephonyEngine
@@ -87,15 +86,9 @@ class Tenant:
 
     async def _bind(self) -> None:
         s = self.cfg.settings
-        advertised = s.public_address or None
-        same = s.sip_tcp_port == s.sip_udp_port or s.sip_tcp_port == 0
-        await self.endpoint.start(self.bind, s.sip_udp_port, udp=True, tcp=same, advertised_host=advertised)
-        if not same:  # TCP on its own port (CC-05 lets the two differ)
-            stream = StreamTransport(self.endpoint._on_datagram, self.endpoint._on_stream_error)
-            await stream.listen(self.bind, s.sip_tcp_port)
-            self.endpoint.transports["tcp"] = stream
-            host, port = stream.local_address
-            self.endpoint.stack.local_addresses["tcp"] = (advertised or host, port)
+        tcp_port = s.sip_tcp_port if s.sip_tcp_port and s.sip_tcp_port != s.sip_udp_port else None
+        await self.endpoint.start(self.bind, s.sip_udp_port, udp=True, tcp=True, tcp_port=tcp_port,
+                                  advertised_host=s.public_address or None)
 
     async def stop(self) -> None:
         await self.b2bua.stop()
