@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 DEMO   ?=
 # Debian packages the test suite drives as real peers
 TEST_DEBS := postgresql redis-server chromium sip-tester baresip-core kannel kannel-extras espeak-ng sox ffmpeg janus janus-tools
+# Test folders that never touch the database: run once (SQLite pass), not again on PostgreSQL
+DB_FREE := --ignore=tests/telephony/sip --ignore=tests/telephony/media --ignore=tests/telephony/test_sdp.py
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && echo sudo)
 
 .PHONY: install install-test system-test-deps run demo test test-sqlite test-postgresql test-browser lint bench fuzz-sip clean
@@ -42,13 +44,13 @@ demo: install
 test: install-test system-test-deps  ## the whole suite on SQLite, then on PostgreSQL, plus browser tests
 	$(BIN)/python -m pytest -m "not browser"
 	$(BIN)/python -m pytest -m browser
-	KETNOI_TEST_DATABASE=postgresql $(BIN)/python -m pytest -m "not browser"
+	KETNOI_TEST_DATABASE=postgresql $(BIN)/python -m pytest -m "not browser" $(DB_FREE)
 
 test-sqlite: install-test
 	$(BIN)/python -m pytest -m "not browser"
 
 test-postgresql: install-test system-test-deps
-	KETNOI_TEST_DATABASE=postgresql $(BIN)/python -m pytest -m "not browser"
+	KETNOI_TEST_DATABASE=postgresql $(BIN)/python -m pytest -m "not browser" $(DB_FREE)
 
 test-browser: install-test system-test-deps
 	$(BIN)/python -m pytest -m browser

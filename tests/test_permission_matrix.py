@@ -161,6 +161,8 @@ class RealObjects:
             (self._pbx, ("extension_id", "trunk_id", "sound_id", "inbound_route_id", "pin_set_id",
                          "outbound_route_id", "calls.call_id")),
             (self._videocall, ("video_call_id", "media_file_id")),
+            (self._videocall_config, ("vc_group_id", "vc_queue_id", "vc_hotline_id", "vc_agent_id",
+                                      "vc_partner_id")),
         ) for key in keys}
 
     def get(self, key: str) -> str | None:
@@ -231,6 +233,12 @@ class RealObjects:
         from tests.videocall.helpers import videocall_objects
 
         return videocall_objects(self.db, self.world.org_a)
+
+    def _videocall_config(self):
+        from tests.videocall.config_helpers import config_objects
+
+        user = self.world.user("dtv-cauhinh", org="a", dept="A-ROOT", roles=["videocall.answer"])
+        return config_objects(self.db, self.world.org_a, user)
 
     def _sms(self):
         from tests.sms.helpers import sms_objects

@@ -34,11 +34,12 @@ API_MODULES = ["ketnoi.identity.api", "ketnoi.audit.api", "ketnoi.outbox.api", "
 PAGE_MODULES = ["ketnoi.identity.web", "ketnoi.identity.web_admin", "ketnoi.audit.web", "ketnoi.outbox.web",
                 "ketnoi.catalog.web", "ketnoi.reports.web", "ketnoi.jobs.web", "ketnoi.knowledge.web",
                 "ketnoi.sms.web", "ketnoi.sms.web_admin", "ketnoi.telephony.pbx.web", "ketnoi.videocall.web",
-                "ketnoi.videocall.reports_web"]
+                "ketnoi.videocall.reports_web", "ketnoi.videocall.admin_web"]
 # Long-running services started with the app when background work is on. Each module has
 # ``async def start(app) -> stop`` where ``stop`` is an async callable (or None when the service
 # is disabled by settings). They start in this order and stop in reverse.
-SERVICE_MODULES: list[str] = ["ketnoi.sms.worker", "ketnoi.videocall.runtime", "ketnoi.videocall.monitor", "ketnoi.telephony.engine.service"]
+SERVICE_MODULES: list[str] = ["ketnoi.sms.worker", "ketnoi.videocall.runtime", "ketnoi.videocall.monitor",
+                              "ketnoi.telephony.engine.service"]
 
 
 async def _outbox_worker(db: Database, interval: float = 2.0) -> None:

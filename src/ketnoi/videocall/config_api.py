@@ -161,6 +161,50 @@ def _has_calls(db: Session, column, value: str) -> bool:
     return db.scalar(select(VcCall.id).where(column == value).limit(1)) is not None
 
 
+# --- deletions (also used by the console pages) ------------------------------------------------------
+def delete_hotline_row(db: Session, p: Principal, hotline_id: str) -> None:
+    h = config._get(db, p, VcHotline, hotline_id, "hotline")
+    if _has_calls(db, VcCall.hotline_id, h.id):
+        raise Conflict(f"Hotline {h.number} đã có cuộc gọi, cần giữ cho báo cáo; hãy tạm ngừng "
+                       "(is_active = false) thay vì xóa.")
+    _gone(db, p, h, "hotline", f"hotline video {h.number} – {h.name}")
+
+
+def delete_queue_row(db: Session, p: Principal, queue_id: str) -> None:
+    q = config._get(db, p, VcQueue, queue_id, "hàng đợi")
+    used = list(db.scalars(select(VcHotline.number).where(VcHotline.queue_id == q.id)))
+    if used:
+        raise Conflict(f"Hàng đợi {q.code} đang được hotline {', '.join(used)} dùng; hãy đổi hàng đợi của "
+                       "hotline trước.")
+    if db.scalar(select(VcCall.id).where(VcCall.queue_id == q.id, VcCall.status.in_(ACTIVE_STATUSES))):
+        raise Conflict(f"Hàng đợi {q.code} đang có cuộc gọi.")
+    _gone(db, p, q, "queue", f"hàng đợi video {q.code} – {q.name}")
+
+
+def delete_group_row(db: Session, p: Principal, group_id: str) -> None:
+    g = config._get(db, p, VcGroup, group_id, "nhóm")
+    queues = [q.code for q in db.scalars(select(VcQueue).where(VcQueue.organization_id == g.organization_id))
+              if g.id in (q.group_ids or [])]
+    if queues:
+        raise Conflict(f"Nhóm {g.code} đang nằm trong hàng đợi {', '.join(queues)}; hãy bỏ nhóm khỏi hàng đợi trước.")
+    fallback_of = list(db.scalars(select(VcGroup.code).where(VcGroup.fallback_group_id == g.id)))
+    if fallback_of:
+        raise Conflict(f"Nhóm {g.code} là nhóm dự phòng của {', '.join(fallback_of)}.")
+    if db.scalar(select(VcCall.id).where(VcCall.group_id == g.id, VcCall.status.in_(ACTIVE_STATUSES))):
+        raise Conflict(f"Nhóm {g.code} đang có cuộc gọi.")
+    db.execute(delete(VcMembership).where(VcMembership.group_id == g.id))
+    _gone(db, p, g, "group", f"nhóm trực video {g.code} – {g.name}")
+
+
+def delete_agent_row(db: Session, p: Principal, agent_id: str) -> None:
+    a = config._get(db, p, VcAgent, agent_id, "điều phối viên")
+    if _has_calls(db, VcCall.agent_id, a.id):
+        raise Conflict(f"{a.display_name} đã có cuộc gọi, cần giữ cho báo cáo; hãy ngừng dùng "
+                       "(is_active = false) thay vì xóa.")
+    db.execute(delete(VcMembership).where(VcMembership.agent_id == a.id))
+    _gone(db, p, a, "agent", f"điều phối viên video {a.display_name}")
+
+
 # --- hotlines -------------------------------------------------------------------------------------
 def hotline_current(h: VcHotline) -> dict[str, Any]:
     return {f: getattr(h, f) for f in config.HOTLINE_FIELDS}
@@ -210,14 +254,8 @@ def patch_hotline(request: Request, vc_hotline_id: str, patch: Patch, db: DbDep,
 @router.delete("/hotlines/{vc_hotline_id}", status_code=204,
                summary="Xóa hotline chưa có cuộc gọi (hotline đã có cuộc gọi: tạm ngừng thay vì xóa)")
 def delete_hotline(request: Request, vc_hotline_id: str, db: DbDep, actor: ConfigActor):
-    def run():
-        h = config._get(db, actor.principal, VcHotline, vc_hotline_id, "hotline")
-        if _has_calls(db, VcCall.hotline_id, h.id):
-            raise Conflict(f"Hotline {h.number} đã có cuộc gọi, cần giữ cho báo cáo; hãy tạm ngừng "
-                           "(is_active = false) thay vì xóa.")
-        _gone(db, actor.principal, h, "hotline", f"hotline video {h.number} – {h.name}")
-
-    return idempotency.run(request, db, scope_of(actor), None, run, status_code=204)
+    return idempotency.run(request, db, scope_of(actor), None, lambda: delete_hotline_row(
+        db, actor.principal, vc_hotline_id), status_code=204)
 
 
 # --- queues ---------------------------------------------------------------------------------------
@@ -265,17 +303,8 @@ def patch_queue(request: Request, vc_queue_id: str, patch: Patch, db: DbDep, act
 
 @router.delete("/queues/{vc_queue_id}", status_code=204, summary="Xóa hàng đợi không còn hotline nào dùng")
 def delete_queue(request: Request, vc_queue_id: str, db: DbDep, actor: ConfigActor):
-    def run():
-        q = config._get(db, actor.principal, VcQueue, vc_queue_id, "hàng đợi")
-        used = list(db.scalars(select(VcHotline.number).where(VcHotline.queue_id == q.id)))
-        if used:
-            raise Conflict(f"Hàng đợi {q.code} đang được hotline {', '.join(used)} dùng; hãy đổi hàng đợi của "
-                           "hotline trước.")
-        if db.scalar(select(VcCall.id).where(VcCall.queue_id == q.id, VcCall.status.in_(ACTIVE_STATUSES))):
-            raise Conflict(f"Hàng đợi {q.code} đang có cuộc gọi.")
-        _gone(db, actor.principal, q, "queue", f"hàng đợi video {q.code} – {q.name}")
-
-    return idempotency.run(request, db, scope_of(actor), None, run, status_code=204)
+    return idempotency.run(request, db, scope_of(actor), None, lambda: delete_queue_row(
+        db, actor.principal, vc_queue_id), status_code=204)
 
 
 # --- groups ---------------------------------------------------------------------------------------
@@ -324,22 +353,8 @@ def patch_group(request: Request, vc_group_id: str, patch: Patch, db: DbDep, act
 @router.delete("/groups/{vc_group_id}", status_code=204,
                summary="Xóa nhóm không còn hàng đợi nào dùng và không là nhóm dự phòng của nhóm khác")
 def delete_group(request: Request, vc_group_id: str, db: DbDep, actor: ConfigActor):
-    def run():
-        g = config._get(db, actor.principal, VcGroup, vc_group_id, "nhóm")
-        queues = [q.code for q in db.scalars(select(VcQueue).where(VcQueue.organization_id == g.organization_id))
-                  if g.id in (q.group_ids or [])]
-        if queues:
-            raise Conflict(f"Nhóm {g.code} đang nằm trong hàng đợi {', '.join(queues)}; hãy bỏ nhóm khỏi hàng đợi "
-                           "trước.")
-        fallback_of = list(db.scalars(select(VcGroup.code).where(VcGroup.fallback_group_id == g.id)))
-        if fallback_of:
-            raise Conflict(f"Nhóm {g.code} là nhóm dự phòng của {', '.join(fallback_of)}.")
-        if db.scalar(select(VcCall.id).where(VcCall.group_id == g.id, VcCall.status.in_(ACTIVE_STATUSES))):
-            raise Conflict(f"Nhóm {g.code} đang có cuộc gọi.")
-        db.execute(delete(VcMembership).where(VcMembership.group_id == g.id))
-        _gone(db, actor.principal, g, "group", f"nhóm trực video {g.code} – {g.name}")
-
-    return idempotency.run(request, db, scope_of(actor), None, run, status_code=204)
+    return idempotency.run(request, db, scope_of(actor), None, lambda: delete_group_row(
+        db, actor.principal, vc_group_id), status_code=204)
 
 
 # --- memberships ----------------------------------------------------------------------------------
@@ -419,15 +434,8 @@ def patch_agent(request: Request, vc_agent_id: str, patch: Patch, db: DbDep, act
 @router.delete("/agents/{vc_agent_id}", status_code=204,
                summary="Xóa điều phối viên chưa có cuộc gọi (đã có: ngừng dùng thay vì xóa)")
 def delete_agent(request: Request, vc_agent_id: str, db: DbDep, actor: ConfigActor):
-    def run():
-        a = config._get(db, actor.principal, VcAgent, vc_agent_id, "điều phối viên")
-        if _has_calls(db, VcCall.agent_id, a.id):
-            raise Conflict(f"{a.display_name} đã có cuộc gọi, cần giữ cho báo cáo; hãy ngừng dùng "
-                           "(is_active = false) thay vì xóa.")
-        db.execute(delete(VcMembership).where(VcMembership.agent_id == a.id))
-        _gone(db, actor.principal, a, "agent", f"điều phối viên video {a.display_name}")
-
-    return idempotency.run(request, db, scope_of(actor), None, run, status_code=204)
+    return idempotency.run(request, db, scope_of(actor), None, lambda: delete_agent_row(
+        db, actor.principal, vc_agent_id), status_code=204)
 
 
 # --- waiting files and greetings (VC-16, 18) --------------------------------------------------------

@@ -70,7 +70,7 @@ async def test_two_extensions_hear_each_other_and_the_call_is_recorded(harness, 
     frames, rate = read_wav(wav)
     assert frames.shape[1] == 2  # stereo: caller left, callee right (CC-21 default)
     caller_side, callee_side = active_part(frames[:, 0], rate), active_part(frames[:, 1], rate)
-    assert dominant_frequency(caller_side, rate) == 700 and dominant_frequency(callee_side, rate) == 1100
+    assert abs(dominant_frequency(caller_side, rate) - 700) < 5 and abs(dominant_frequency(callee_side, rate) - 1100) < 5
     assert tone_seconds(frames[:, 0], rate, 700) >= 1.5 and tone_seconds(frames[:, 1], rate, 1100) >= 1.5
 
 

@@ -134,7 +134,8 @@ async def test_calls_complete_with_retransmissions_under_loss(harness, audio_dir
     finally:
         await uas.stop()
         uas.cleanup()
-    calls = await harness.calls(8)
+    calls = await harness.calls(8, timeout=45)
+    print("DEBUG", [(c.disposition, c.hangup_by, c.sip_cause, (c.ended_at - c.started_at).total_seconds()) for c in calls])
     assert [c.disposition for c in calls] == ["answered"] * 8
     assert harness.tenant.endpoint.stack.stats["retransmissions"] > 0
 
