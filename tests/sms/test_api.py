@@ -277,3 +277,9 @@ def test_org_b_sees_no_org_a_messages(client, world, database, provider, h):
     problem(client.post(f"/api/v1/sms/messages/{mid}/report", headers=hb, json={}), 404)
     with database.session() as s:
         assert s.scalar(select(SmsMessage).where(SmsMessage.direction == "out")) is None
+
+
+def test_thread_of_an_alphanumeric_sender_opens(client, h, database, provider):
+    receive(database, "mo-1", sender="VIETTEL", text="Khuyến mãi")
+    assert [t["phone"] for t in client.get("/api/v1/sms/threads", headers=h).json()["items"]] == ["VIETTEL"]
+    assert client.get("/api/v1/sms/threads/VIETTEL", headers=h).json()["messages"][0]["text"] == "Khuyến mãi"

@@ -206,6 +206,8 @@ async def test_crash_while_the_provider_holds_the_message_resends_it_once(databa
     for t in first.sender._tasks + list(first.sender._claimed.values()) + [first._supervisor]:
         t.cancel()  # the process dies: no orderly stop
     await asyncio.sleep(0.05)
+    service.WAKE_HOOKS.remove(first._wake_hook)  # the dead process's wake-ups go with it
+    service.PROVIDER_HOOKS.remove(first._changed_hook)
     assert statuses(database)[mid] == "sending"
     fakes.script["vt"] = "ok"
     monkeypatch.setattr(get_settings(), "sms_lease_seconds", 0)

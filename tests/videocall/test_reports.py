@@ -108,8 +108,8 @@ def test_event_log_errors_search_and_causes(database, hist):
         mine, n = R.events(s, SYSTEM, R.VcFilters(q=hist.codes["c3"]))
         assert n == 5 and {r["code"] for r in mine} == {hist.codes["c3"]}
         ended = [r for r in errs if r["type"] == "ended"]
-        assert sorted(r["cause"] for r in ended) == sorted(["Không ai nhận cuộc gọi", "Mất kết nối quá thời gian "
-                                                            "cho phép", "Máy chủ video không sẵn sàng"])
+        assert sorted(r["cause"] for r in ended) == sorted([
+            "Không ai nhận cuộc gọi", "Mất kết nối quá thời gian cho phép", "Máy chủ video không sẵn sàng"])
         causes = R.failure_causes(s, SYSTEM, R.VcFilters(organization_id=hist.org))
         assert {c["reason"]: c["calls"] for c in causes["calls"]} == {"no_answer": 1, "network": 1,
                                                                     "media_unavailable": 1}
@@ -119,7 +119,7 @@ def test_event_log_errors_search_and_causes(database, hist):
 def test_call_detail_live_board_and_relay(database, hist):
     with database.session() as s:
         rows, total = R.call_detail(s, SYSTEM, R.VcFilters())
-        assert total == 6 and [r["code"] for r in rows][0] == hist.codes["c6"]  # newest first
+        assert total == 6 and rows[0]["code"] == hist.codes["c6"]  # newest first
         c1 = next(r for r in rows if r["code"] == hist.codes["c1"])
         assert (c1["outcome_label"], c1["wait_seconds"], c1["talk_seconds"], c1["hotline"], c1["agent"]) == (
             "Thành công", 10.0, 120.0, "1022", "ĐTV A")

@@ -164,7 +164,10 @@ def citizen_reports(db: Session, p: Principal, phone: str, limit: int = 20) -> l
 
 
 def thread(db: Session, p: Principal, phone: str, limit: int = 200) -> S.ThreadDetailOut:
-    e164 = phone_filter(phone)
+    try:
+        e164 = phone_filter(phone)
+    except ValidationFailed:
+        e164 = phone.strip()  # an alphanumeric sender (e.g. a carrier's notice), kept as received
     rows = list(db.scalars(_scoped(select(SmsMessage), p).where(SmsMessage.phone == e164)
                            .order_by(SmsMessage.created_at.desc()).limit(limit)))
     if not rows:

@@ -258,18 +258,18 @@ def _new(kind: Kind):
     return page
 
 
-def _edit(kind: Kind, param: str):
-    def page(request: Request, db: DbDep, p: Annotated[Principal, console("videocall.config")], **ids):
-        obj = config._get(db, p, kind.model, ids[param], kind.one)
+def _edit(kind: Kind):
+    def page(obj_id: str, request: Request, db: DbDep, p: Annotated[Principal, console("videocall.config")]):
+        obj = config._get(db, p, kind.model, obj_id, kind.one)
         return _form(request, p, kind, kind.fields(db, p, True), kind.values(db, obj),
                      f"/videocall/admin/{kind.key}/{obj.id}")
 
     return page
 
 
-def _save(kind: Kind, param: str | None):
-    async def action(request: Request, db: DbDep, p: Annotated[Principal, console("videocall.config")], **ids):
-        obj_id = ids.get(param) if param else None
+def _save(kind: Kind):
+    async def action(obj_id: str | None, request: Request, db: DbDep,
+                     p: Annotated[Principal, console("videocall.config")]):
         obj = config._get(db, p, kind.model, obj_id, kind.one) if obj_id else None
         fields = ([_org_field(db)] if p.is_sysadmin and obj is None else []) + kind.fields(db, p, obj is not None)
         values = await form_data(request, fields)
@@ -290,11 +290,11 @@ def _save(kind: Kind, param: str | None):
     return action
 
 
-def _delete(kind: Kind, param: str):
-    def action(request: Request, db: DbDep, p: Annotated[Principal, console("videocall.config")], **ids):
+def _delete(kind: Kind):
+    def action(obj_id: str, request: Request, db: DbDep, p: Annotated[Principal, console("videocall.config")]):
         url = f"/videocall/admin/{kind.key}"
         try:
-            kind.delete(db, p, ids[param])
+            kind.delete(db, p, obj_id)
         except DomainError as e:
             db.rollback()
             return _done(url, f"Không xóa được: {e.detail}", error=True)
@@ -303,25 +303,22 @@ def _delete(kind: Kind, param: str):
     return action
 
 
-def _with_param(fn, param: str):
-    """Gives a page function a real path parameter named ``param`` (FastAPI reads the signature)."""
+def _with_param(fn, param: str | None):
+    """``fn(obj_id, …)`` as a route function whose path parameter is named ``param`` (None: a route
+    without one, obj_id = None); FastAPI reads the rewritten signature."""
     import inspect
 
     sig = inspect.signature(fn)
-    params = [x for x in sig.parameters.values() if x.kind != inspect.Parameter.VAR_KEYWORD]
-    params.insert(0, inspect.Parameter(param, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str))
-
-    def wrapper(*args, **kw):
-        ids = {param: kw.pop(param)}
-        return fn(*args, **kw, **ids)
+    params = [x for x in sig.parameters.values() if x.name != "obj_id"]
+    if param:
+        params.insert(0, inspect.Parameter(param, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str))
 
     if inspect.iscoroutinefunction(fn):
-        async def awrapper(*args, **kw):
-            ids = {param: kw.pop(param)}
-            return await fn(*args, **kw, **ids)
-        target = awrapper
+        async def target(**kw):
+            return await fn(kw.pop(param) if param else None, **kw)
     else:
-        target = wrapper
+        def target(**kw):
+            return fn(kw.pop(param) if param else None, **kw)
     target.__signature__ = sig.replace(parameters=params)
     target.__name__ = fn.__name__
     return target
@@ -332,11 +329,10 @@ for _key, _kind in KINDS.items():
     _param = PARAMS[_key]
     router.add_api_route(f"/{_key}", _list(_kind), methods=["GET"])
     router.add_api_route(f"/{_key}/new", _new(_kind), methods=["GET"])
-    router.add_api_route(f"/{_key}/new", _save(_kind, None), methods=["POST"])
-    router.add_api_route(f"/{_key}/{{{_param}}}", _with_param(_edit(_kind, _param), _param), methods=["GET"])
-    router.add_api_route(f"/{_key}/{{{_param}}}", _with_param(_save(_kind, _param), _param), methods=["POST"])
-    router.add_api_route(f"/{_key}/{{{_param}}}/delete", _with_param(_delete(_kind, _param), _param),
-                         methods=["POST"])
+    router.add_api_route(f"/{_key}/new", _with_param(_save(_kind), None), methods=["POST"])
+    router.add_api_route(f"/{_key}/{{{_param}}}", _with_param(_edit(_kind), _param), methods=["GET"])
+    router.add_api_route(f"/{_key}/{{{_param}}}", _with_param(_save(_kind), _param), methods=["POST"])
+    router.add_api_route(f"/{_key}/{{{_param}}}/delete", _with_param(_delete(_kind), _param), methods=["POST"])
 
 
 @router.get("")
