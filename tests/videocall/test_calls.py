@@ -266,3 +266,25 @@ def test_calls_spread_over_janus_instances(client, world, janus, monkeypatch):
             "janus-test", "janus-b"}
     finally:
         stop_janus(second)
+
+
+def test_ending_releases_the_room_and_tokens_and_a_call_without_media_has_no_recording(desk_factory, database):
+    from ketnoi.jobs.runner import JobRunner
+
+    desk = desk_factory(agents={"anh": ["HN"]})
+    h = desk.agent("anh")
+    call_id = desk.start("NV-1").json()["call"]["id"]
+    desk.client.post(f"{CALLS}/{call_id}/accept", headers=h)
+    with database.session() as s:
+        call = s.get(VcCall, call_id)
+        room, instance = call.janus_room, call.janus_instance
+    exists = lambda: desk.runtime.janus(
+        lambda c: c.room_request({"request": "exists", "room": room}), instance)["exists"]
+    assert exists() is True
+    desk.client.post(f"{CALLS}/{call_id}/hangup", headers=h)
+    assert exists() is False
+    assert JobRunner(database).run_once() is not None  # nobody published: nothing to compose
+    record = desk.signed("GET", f"{CALLS}/{call_id}").json()
+    assert record["recording_status"] == "failed" and record["timeline"][-1]["type"] == "recording_failed"
+    r = desk.signed("GET", f"{CALLS}/{call_id}/recording")
+    assert r.status_code == 404 and "không thành công" in r.json()["detail"]

@@ -157,3 +157,27 @@ def test_agent_login_elsewhere_ends_the_call(answered):
         ended = caller.receive("ended")
     assert ended["call"]["end_reason"] == "session_replaced"
     assert ended["call"]["end_reason_label"] == "Tài khoản đăng nhập trên thiết bị khác"
+
+
+def test_a_party_gone_longer_than_the_grace_period_ends_the_call(answered):
+    """VC-14: the channel drops; within the grace period the call waits, after it the call ends."""
+    from datetime import timedelta
+
+    from ketnoi.db.base import utcnow
+    from ketnoi.settings import get_settings
+    from ketnoi.videocall import service
+
+    desk, call_id, caller_creds, _, _ = answered
+    with desk.client.websocket_connect(SIGNAL) as ws:
+        Party(ws, caller_creds, call_id).hello()
+    deadline = time.monotonic() + 10  # the server notices the closed socket on its own loop
+    while "signal_lost" not in [e["type"] for e in desk.signed("GET", f"/api/v1/videocall/calls/{call_id}")
+                                .json()["timeline"]]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    grace = get_settings().videocall_reconnect_grace_seconds
+    service.tick(desk.runtime, now=utcnow() + timedelta(seconds=grace - 5))
+    assert desk.signed("GET", f"/api/v1/videocall/calls/{call_id}").json()["status"] != "ended"
+    service.tick(desk.runtime, now=utcnow() + timedelta(seconds=grace + 2))
+    record = desk.signed("GET", f"/api/v1/videocall/calls/{call_id}").json()
+    assert record["end_reason"] == "network" and "kênh tín hiệu" in record["timeline"][-1]["message"]

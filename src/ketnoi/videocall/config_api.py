@@ -21,6 +21,7 @@ from ketnoi.audit.service import record
 from ketnoi.core import idempotency
 from ketnoi.core.errors import Conflict, ValidationFailed
 from ketnoi.core.listing import ListParams, apply_search, paginate
+from ketnoi.identity.models import Organization
 from ketnoi.identity.principal import Principal
 from ketnoi.videocall import config
 from ketnoi.videocall import schemas as S
@@ -119,6 +120,13 @@ def _scoped(stmt, model, p: Principal, organization_id: str):
     if not p.is_sysadmin:
         return stmt.where(model.organization_id == p.organization_id)
     return stmt.where(model.organization_id == organization_id) if organization_id else stmt
+
+
+def _org_param(db: Session, organization_id: str | None) -> str | None:
+    """The ``organization_id`` a system administrator names for a new object: it must exist."""
+    if organization_id and db.get(Organization, organization_id) is None:
+        raise ValidationFailed.field("organization_id", "Tổ chức không tồn tại.")
+    return organization_id
 
 
 def _merge(model: type[BaseModel], current: dict[str, Any], patch: dict[str, Any]) -> BaseModel:
@@ -228,7 +236,7 @@ def list_hotlines(db: DbDep, actor: ConfigActor, params: Annotated[ListParams, l
 def create_hotline(request: Request, data: S.HotlineIn, db: DbDep, actor: ConfigActor,
                    organization_id: Annotated[str | None, Query(max_length=64)] = None):
     return idempotency.run(request, db, scope_of(actor), data.model_dump(), lambda: config.save_hotline(
-        db, actor.principal, data, organization_id=organization_id), status_code=201, out=HotlineOut)
+        db, actor.principal, data, organization_id=_org_param(db, organization_id)), status_code=201, out=HotlineOut)
 
 
 @router.get("/hotlines/{vc_hotline_id}", response_model=HotlineOut, summary="Một hotline video")
@@ -277,7 +285,7 @@ def list_queues(db: DbDep, actor: ConfigActor, params: Annotated[ListParams, lis
 def create_queue(request: Request, data: S.QueueIn, db: DbDep, actor: ConfigActor,
                  organization_id: Annotated[str | None, Query(max_length=64)] = None):
     return idempotency.run(request, db, scope_of(actor), data.model_dump(), lambda: config.save_queue(
-        db, actor.principal, data, organization_id=organization_id), status_code=201, out=QueueOut)
+        db, actor.principal, data, organization_id=_org_param(db, organization_id)), status_code=201, out=QueueOut)
 
 
 @router.get("/queues/{vc_queue_id}", response_model=QueueOut, summary="Một hàng đợi video")
@@ -326,7 +334,7 @@ def list_groups(db: DbDep, actor: ConfigActor, params: Annotated[ListParams, lis
 def create_group(request: Request, data: S.GroupIn, db: DbDep, actor: ConfigActor,
                  organization_id: Annotated[str | None, Query(max_length=64)] = None):
     return idempotency.run(request, db, scope_of(actor), data.model_dump(), lambda: group_out(db, config.save_group(
-        db, actor.principal, data, organization_id=organization_id)), status_code=201, out=GroupOut)
+        db, actor.principal, data, organization_id=_org_param(db, organization_id))), status_code=201, out=GroupOut)
 
 
 @router.get("/groups/{vc_group_id}", response_model=GroupOut, summary="Một nhóm trực video")
@@ -449,7 +457,8 @@ async def upload_media(request: Request, db: DbDep, actor: ConfigActor, file: An
     payload = {"name": name or file.filename or "", "type": kind, "sha256": hashlib.sha256(content).hexdigest()}
 
     def run():
-        f = config.add_media_file(db, actor.principal, name or file.filename or "", kind, content, organization_id)
+        f = config.add_media_file(db, actor.principal, name or file.filename or "", kind, content,
+                                  _org_param(db, organization_id))
         return {**config.describe_media(f), "size": f.size}
 
     return idempotency.run(request, db, scope_of(actor), payload, run, status_code=201, out=MediaOut)

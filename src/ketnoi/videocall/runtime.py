@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -151,12 +152,16 @@ class Runtime:
     async def _tick_loop(self) -> None:
         from ketnoi.videocall import service
 
+        last_error = ("", 0.0)
         while True:
             await asyncio.sleep(TICK_SECONDS)
             try:
                 await run_in_threadpool(service.tick, self)
-            except Exception:
-                log.exception("video-call ticker round failed")
+            except Exception as e:  # the ticker must survive any round
+                now, text = time.monotonic(), f"{type(e).__name__}: {e}"
+                if text != last_error[0] or now - last_error[1] > 60:  # the same failure once a minute
+                    log.exception("video-call ticker round failed")
+                    last_error = (text, now)
 
     # --- committed events → signalling connections, session replacements (VC-10) ---------------
     def _on_event(self, ev: Event) -> None:

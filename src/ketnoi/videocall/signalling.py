@@ -28,6 +28,7 @@ from ketnoi.videocall.models import VcParticipant
 log = logging.getLogger("ketnoi.videocall")
 router = APIRouter()
 HELLO_SECONDS = 10
+_pending: set[asyncio.Task] = set()
 MAX_MESSAGE = 16_384
 
 
@@ -194,7 +195,10 @@ async def signal(ws: WebSocket):
             rt.signals.pop(call_id, None)
         conn.closed = True
         if not any(c.participant_id == pid for c in rt.signals.get(call_id, ())):
-            await run_in_threadpool(_online, rt, pid, False)
+            # a task of its own: recorded even when this handler is being cancelled
+            task = asyncio.get_running_loop().create_task(run_in_threadpool(_online, rt, pid, False))
+            _pending.add(task)
+            task.add_done_callback(_pending.discard)
 
 
 signal.ketnoi_public = True  # type: ignore[attr-defined]  # authenticated by the participant's token + HMAC
