@@ -390,8 +390,10 @@ async def run(args) -> dict:
                         break
             env.stop_engine()
     finally:
+        from tests.telephony.peers import stop_all
+
         await carrier.stop()
-        carrier.cleanup()
+        await stop_all()
         env.close()
     return out
 
@@ -430,7 +432,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="run the engine, SIPp and the probes with SCHED_FIFO (default: when root)")
     args = parser.parse_args(argv)
     global REALTIME
-    REALTIME = args.realtime
+    REALTIME = args.realtime and subprocess.run(["chrt", "-f", "10", "true"], check=False,
+                                                capture_output=True).returncode == 0
     args.levels = [int(x) for x in args.levels.split(",") if x]
     args.rates = [int(x) for x in args.rates.split(",") if x]
     print(f"ketnoi call engine benchmark: engine on CPU {ENGINE_CPU}, SIPp and probes on CPU {LOAD_CPU}; "

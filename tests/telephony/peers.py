@@ -24,6 +24,17 @@ from typing import Self
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 LOOPBACK = "127.0.0.1"
 _handed_out: set[int] = set()
+_live: list = []  # every peer made here, until ``stop_all`` stops it and removes its directory
+
+
+async def stop_all() -> None:
+    """Stop every peer still running and remove every working directory (a fixture calls this after
+    each test, so nothing is left behind even when a test fails half-way)."""
+    while _live:
+        peer = _live.pop()
+        with contextlib.suppress(Exception):
+            await peer.stop()
+        peer.cleanup()
 
 
 # ----------------------------------------------------------------------------------------- ports
@@ -103,6 +114,7 @@ class Sipp:
         self.media_port = media_port
         self.timeout = timeout
         self.dir = Path(tempfile.mkdtemp(prefix="ketnoi-sipp-"))
+        _live.append(self)
         self.local_ip = local_ip
         if audio is not None:
             (self.dir / "audio.ul").symlink_to(Path(audio).resolve())
@@ -212,6 +224,7 @@ class Baresip:
         self.user = user
         self.registrar = registrar  # host:port of the engine
         self.dir = Path(tempfile.mkdtemp(prefix=f"ketnoi-baresip-{user}-"))
+        _live.append(self)
         self.recordings = self.dir / "rec"
         self.recordings.mkdir()
         self.sip_port = free_ports(2, udp=True, tcp=True)[0]  # baresip also takes port+1 for TLS

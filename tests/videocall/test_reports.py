@@ -133,9 +133,9 @@ def test_call_detail_live_board_and_relay(database, hist):
     target = EventBus()
     target.subscribe(seen.append)
     relay = relay_for(database, target)
-    relay(Event(type="videocall.call", data={"call_id": hist.calls["c5"], "what": "state"}, user_ids=[]))
-    relay(Event(type="videocall.call", data={"call_id": "khongco"}))
-    relay(Event(type="sms.received", data={}))
+    relay(Event(type="videocall.call", data={"call_id": hist.calls["c5"], "what": "state"}, user_ids=[])).result(10)
+    relay(Event(type="videocall.call", data={"call_id": "khongco"})).result(10)
+    assert relay(Event(type="sms.received", data={})) is None
     assert [(e.type, e.org_id, e.permission, e.data["status"]) for e in seen] == [
         ("videocall.monitor", hist.org, "videocall.monitor", "connected")]
 

@@ -7,9 +7,9 @@ already carry their organization."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from ketnoi.events import Event, EventBus, bus
 from ketnoi.videocall.models import VcCall
@@ -18,7 +18,7 @@ log = logging.getLogger("ketnoi.videocall")
 SOURCES = ("videocall.call", "videocall.ringing", "videocall.ring_stopped")
 
 
-def relay_for(database, target: EventBus) -> Callable[[Event], None]:
+def relay_for(database, target: EventBus) -> Callable[[Event], Future | None]:
     def lookup_and_publish(ev: Event) -> None:
         call_id = str(ev.data.get("call_id") or "")
         org, status = ev.org_id, ""
@@ -34,19 +34,17 @@ def relay_for(database, target: EventBus) -> Callable[[Event], None]:
                              data={"call_id": call_id, "cause": ev.type, "what": ev.data.get("what", ""),
                                    "status": status}))
 
-    def relay(ev: Event) -> None:
+    def relay(ev: Event) -> Future | None:
+        """Never queries the database on the caller's thread (which may be the event loop): one worker
+        thread does the look-ups, in the order the events came."""
         if ev.type not in SOURCES:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if loop is not None:  # never query the database on the event loop
-            loop.run_in_executor(None, _safe, lookup_and_publish, ev)
-        else:
-            _safe(lookup_and_publish, ev)
+            return None
+        return _POOL.submit(_safe, lookup_and_publish, ev)
 
     return relay
+
+
+_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vc-monitor")  # its thread starts on first use
 
 
 def _safe(fn, ev: Event) -> None:

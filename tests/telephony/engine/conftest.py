@@ -17,7 +17,7 @@ from ketnoi.telephony.pbx import service
 from ketnoi.telephony.pbx.models import CallRecord
 from tests.telephony.audio import tone_ulaw, tone_wav
 from tests.telephony.pbx.conftest import Pbx
-from tests.telephony.peers import LOOPBACK, free_port, free_ports
+from tests.telephony.peers import LOOPBACK, free_port, free_ports, stop_all
 
 needs_peers = pytest.mark.skipif(not (shutil.which("sipp") and shutil.which("baresip")),
                                  reason="SIPp and baresip are installed by `make system-test-deps`")
@@ -111,6 +111,7 @@ async def harness(world, database, tmp_path):
     h = EngineHarness(database, world.org_a, tmp_path)
     yield h
     await h.stop()
+    await stop_all()  # SIPp and baresip processes and their working directories
 
 
 @pytest.fixture(scope="session")

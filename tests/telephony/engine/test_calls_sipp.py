@@ -6,20 +6,22 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.telephony.engine.conftest import SECRETS, needs_peers
 from tests.telephony.peers import Sipp, free_port
 
 pytestmark = needs_peers
 
 
-async def registered_uas(harness, number: str, scenario: str, audio, **kw) -> Sipp:
+async def registered_uas(harness, number: str, scenario: str, audio, *, transport: str = "u1", **kw) -> Sipp:
     """Register ``number`` from a port with SIPp, then start a SIPp UAS on that port."""
     reg = Sipp("register_only", remote=harness.address, user=number, password=SECRETS[number],
-               keys={"ext": number, "expires": "300"}, timeout=15)
+               keys={"ext": number, "expires": "300"}, timeout=15, transport=transport)
     result = await reg.run()
     assert result.ok, result.explain()
     reg.cleanup()
-    uas = Sipp(scenario, port=reg.port, audio=audio, **kw)
+    uas = Sipp(scenario, port=reg.port, audio=audio, transport=transport, **kw)
     await uas.start()
     await asyncio.sleep(0.3)  # let it bind before the call arrives
     return uas
@@ -30,13 +32,15 @@ def caller(harness, scenario: str, called: str, audio=None, *, ext: str = "1001"
                 keys={"ext": ext}, audio=audio, **kw)
 
 
-async def test_invite_200_ack_bye_with_media(harness, audio_dir):
+@pytest.mark.parametrize("transport", ["u1", "t1"])
+async def test_invite_200_ack_bye_with_media(harness, audio_dir, transport):
     harness.extensions("1001", "1002")
     await harness.start()
-    uas = await registered_uas(harness, "1002", "uas_answer", audio_dir / "tone1100.ul", timeout=30)
+    uas = await registered_uas(harness, "1002", "uas_answer", audio_dir / "tone1100.ul", timeout=30,
+                               transport=transport)
     try:
         result = await caller(harness, "call_uac", "1002", audio_dir / "tone700.ul", duration_ms=2000,
-                              timeout=20).run()
+                              timeout=20, transport=transport).run()
         assert result.ok, result.explain()
         callee = await uas.wait()
         assert callee.ok, callee.explain()

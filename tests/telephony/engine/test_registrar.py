@@ -3,6 +3,8 @@ challenge over UDP and TCP, a wrong password is refused, several contacts per ex
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.telephony.engine.conftest import SECRETS, needs_peers
 from tests.telephony.peers import Sipp
 
@@ -60,3 +62,28 @@ async def test_several_contacts_per_extension(harness):
     assert len(contacts) == 2
     assert {c.uri.port for c in contacts} == set(runs[1:])
     assert all(c.source is not None and c.source.host == "127.0.0.1" for c in contacts)
+
+
+async def test_nat_keepalive_pings_every_contact_where_its_register_came_from(harness):
+    harness.extensions("1001")
+    harness.settings.sip_keepalive_seconds = 1
+    await harness.start()
+    reg = Sipp("register_only", remote=harness.address, user="1001", password=SECRETS["1001"],
+               keys={"ext": "1001", "expires": "300"}, timeout=15)
+    assert (await reg.run()).ok
+    reg.cleanup()
+    phone = Sipp("uas_echo", port=reg.port, timeout=20)  # -aa: answers the keep-alive OPTIONS 200
+    await phone.start()
+    try:
+        for _ in range(150):
+            if (phone.dir / "messages.log").exists() and "OPTIONS sip:1001@127.0.0.1" in \
+                    (phone.dir / "messages.log").read_text(errors="replace"):
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)
+    finally:
+        await phone.stop()
+    assert "OPTIONS sip:1001@127.0.0.1" in phone.result().messages
+    [binding] = harness.tenant.registrar.contacts("1001")
+    assert harness.tenant.registrar.reachable[str(binding.uri)] is True
+    phone.cleanup()

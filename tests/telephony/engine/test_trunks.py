@@ -201,3 +201,26 @@ async def test_apply_during_a_call_keeps_it_up(harness, audio_dir):
     b.cleanup()
     [call] = await harness.calls(1)
     assert call.disposition == "answered"
+
+
+async def test_prompt_then_hangup_destination(harness, audio_dir):
+    harness.pbx.peer("Nhà mạng", ["127.0.0.2/32"], host="127.0.0.2", port=free_port())
+    notice = upload_speech(harness, "thong-bao", "Tổng đài đã hết giờ làm việc. Xin cảm ơn.")
+    harness.pbx.inbound("Ngoài giờ", did="1023", kind="play", ref=notice)
+    await harness.start()
+    carrier = Baresip("0987654321", None, harness.address, source_wav=audio_dir / "tone700.wav", register=False,
+                      local_ip="127.0.0.2")
+    try:
+        await carrier.start()
+        await carrier.dial("1023")
+        await carrier.wait_event("CALL_ESTABLISHED", timeout=10)
+        await carrier.wait_event("CALL_CLOSED", timeout=20)  # the engine hangs up after the notice
+    finally:
+        await carrier.stop()
+    frames, rate = read_wav(carrier.recording("dec"))
+    assert rms(frames[: rate * 2, 0]) > 300  # the spoken notice
+    carrier.cleanup()
+    [call] = await harness.calls(1)
+    assert (call.direction, call.called, call.disposition, call.hangup_by) == ("inbound", "1023", "answered",
+                                                                             "system")
+    assert [leg.role for leg in call.legs] == ["caller"]

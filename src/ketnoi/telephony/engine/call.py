@@ -251,6 +251,8 @@ class Call:
         """Hang up a call whose both sides went silent on RTP (a phone that vanished without BYE)."""
         while True:
             await asyncio.sleep(RTP_TIMEOUT / 4)
+            if self.held:  # a held call may be silent on purpose (inactive)
+                continue
             quiet = [ep.seconds_since_last_packet for ep in (self.a.ep, self.b_ep) if ep is not None]
             if quiet and all(q is None or q > RTP_TIMEOUT for q in quiet):
                 log.warning("call %s: no RTP from either side for %ss, hanging up", self.id, RTP_TIMEOUT)

@@ -27,7 +27,11 @@ from ketnoi.telephony.sip.events import (
 )
 from ketnoi.telephony.sip.message import Request
 from ketnoi.telephony.sip.stack import SipStack
-from ketnoi.telephony.sip.transaction import ClientTransaction, ServerInviteTransaction
+from ketnoi.telephony.sip.transaction import (
+    ClientInviteTransaction,
+    ClientTransaction,
+    ServerInviteTransaction,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ketnoi.telephony.engine.engine import TelephonyEngine
@@ -70,6 +74,7 @@ class Tenant:
         #: (Call-ID, our tag) → the leg that owns that dialog
         self.dialogs: dict[tuple[str, str], object] = {}
         self._owners: dict[ClientTransaction, ClientHandler] = {}
+        self._forgetting: set[ClientTransaction] = set()
         self._ports_key = self._sip_ports(cfg)
 
     # ------------------------------------------------------------------ lifecycle
@@ -143,7 +148,13 @@ class Tenant:
         return tx
 
     def forget_later(self, tx: ClientTransaction) -> None:
-        asyncio.get_running_loop().call_later(OWNER_GRACE, self._owners.pop, tx, None)
+        if tx not in self._forgetting:
+            self._forgetting.add(tx)
+            asyncio.get_running_loop().call_later(OWNER_GRACE, self._forget, tx)
+
+    def _forget(self, tx: ClientTransaction) -> None:
+        self._forgetting.discard(tx)
+        self._owners.pop(tx, None)
 
     # ------------------------------------------------------------------ dispatch
     def _on_event(self, event: Event) -> None:
@@ -161,10 +172,16 @@ class Tenant:
                 leg.on_ack(event)
         elif isinstance(event, ResponseReceived | TransportError) or (
                 isinstance(event, TransactionTimeout) and isinstance(event.transaction, ClientTransaction)):
-            owner = self._owners.get(event.transaction)
+            tx = event.transaction
+            owner = self._owners.get(tx)
             if owner is not None:
                 if not isinstance(event, ResponseReceived):
-                    self._owners.pop(event.transaction, None)
+                    self._owners.pop(tx, None)
+                elif event.response.status >= 200 and tx in self._owners:
+                    if isinstance(tx, ClientInviteTransaction):
+                        self.forget_later(tx)  # further 2xx of other branches may still come (RFC 6026)
+                    else:
+                        self._owners.pop(tx, None)
                 owner(event)
         elif isinstance(event, TransactionTimeout):  # an INVITE we answered got no ACK (Timer H)
             if isinstance(event.transaction, ServerInviteTransaction):

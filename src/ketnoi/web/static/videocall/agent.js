@@ -75,12 +75,18 @@ async function answer(callId) {
   let creds;
   try { creds = await api(`/calls/${callId}/accept`, {}); } catch (e) { ketnoiToast(e.message); return; }
   $("#vc-call").hidden = false;
+  $("#vc-message").textContent = "";
+  showStatus({ status: "busy", status_label: "Đang gọi" });
   call = new VideoCall({ callId, participant: creds.participant, localVideo: $("#vc-local"), remoteVideo: $("#vc-remote") });
   call.addEventListener("status", (e) => render(e.detail));
   call.addEventListener("state", (e) => window.__vc.events.push("state:" + e.detail.state));
   call.addEventListener("reconnecting", (e) => { $("#vc-message").textContent = "Đang kết nối lại…"; window.__vc.events.push("reconnecting:" + e.detail.phase); });
   call.addEventListener("reconnected", (e) => { $("#vc-message").textContent = "Đã kết nối lại."; window.__vc.events.push("reconnected:" + e.detail.how); });
-  call.addEventListener("ended", (e) => { $("#vc-message").textContent = "Cuộc gọi đã kết thúc: " + (e.detail.label || ""); window.__vc.events.push("ended"); });
+  call.addEventListener("ended", (e) => {
+    $("#vc-message").textContent = "Cuộc gọi đã kết thúc: " + (e.detail.label || "");
+    window.__vc.events.push("ended");
+    setTimeout(() => api("/agent/me").then(showStatus).catch(() => {}), 500); // busy → available again
+  });
   try { await call.connect(); } catch (e) { $("#vc-message").textContent = e.message; }
 }
 

@@ -100,7 +100,8 @@ export class SignalChannel extends EventTarget {
       let welcomed = false;
       const timer = setTimeout(() => { if (!welcomed) { ws.close(); reject(new Error("Kênh tín hiệu không phản hồi")); } }, timeoutMs);
       ws.onopen = async () => { this.serverSeq = 0; ws.send(JSON.stringify(await this._envelope("hello", { token: this.token }))); };
-      ws.onmessage = async (m) => {
+      let chain = Promise.resolve(); // messages are checked and handled in order, the close after them
+      const handle = async (m) => {
         let msg;
         try { msg = JSON.parse(m.data); } catch (_) { return; }
         if (msg.type === "refused") { clearTimeout(timer); reject(Object.assign(new Error(msg.message), { refused: msg.reason })); return; }
@@ -109,12 +110,15 @@ export class SignalChannel extends EventTarget {
         if (msg.type === "welcome" && !welcomed) { welcomed = true; clearTimeout(timer); this.ws = ws; await this.flush(); resolve(body); }
         this.dispatchEvent(new CustomEvent("message", { detail: { type: msg.type, body } }));
       };
+      ws.onmessage = (m) => { chain = chain.then(() => handle(m)).catch(() => {}); };
       ws.onclose = (e) => {
-        clearTimeout(timer);
-        if (!welcomed) { reject(new Error("Kênh tín hiệu bị đóng (" + e.code + ")")); return; }
-        if (this.ws !== ws) return; // an older socket the server replaced
-        this.ws = null;
-        if (!this.closed) this.dispatchEvent(new CustomEvent("lost", { detail: { code: e.code } }));
+        chain = chain.then(() => {
+          clearTimeout(timer);
+          if (!welcomed) { reject(new Error("Kênh tín hiệu bị đóng (" + e.code + ")")); return; }
+          if (this.ws !== ws) return; // an older socket the server replaced
+          this.ws = null;
+          if (!this.closed) this.dispatchEvent(new CustomEvent("lost", { detail: { code: e.code } }));
+        });
       };
     });
   }
@@ -184,7 +188,7 @@ export class VideoCall extends EventTarget {
   // Live status both parties see (VC-07).
   status() {
     const c = (this.server && this.server.call) || {};
-    const since = c.answered_at ? Date.parse(c.answered_at) : null;
+    const since = c.answered_at ? Date.parse(c.answered_at) - (this.skewMs || 0) : null; // in this clock
     const peer = this.server && this.server.peer;
     return {
       call_id: this.callId, code: c.code, state: this.state, call_status: c.status, status_label: c.status_label,
@@ -217,6 +221,7 @@ export class VideoCall extends EventTarget {
   async _applyState(s) {
     if (!s || !s.call) return;
     this.server = s;
+    if (s.call.server_time) this.skewMs = Date.parse(s.call.server_time) - Date.now(); // server minus client
     const st = s.call.status;
     if (st === "ended") { this._finish(s.call.end_reason, s.call.end_reason_label, s.call.ended_by); return; }
     if (st === "queued" || st === "ringing") {
