@@ -26,7 +26,7 @@ from ketnoi.jobs.service import KIND_LABELS
 log = logging.getLogger("ketnoi.jobs")
 
 # Modules whose import registers job handlers (like identity.permissions.load_all).
-HANDLER_MODULES = ["ketnoi.reports.export", "ketnoi.sms.export"]
+HANDLER_MODULES = ["ketnoi.reports.export", "ketnoi.sms.export", "ketnoi.videocall.recording"]
 
 
 class JobInterrupted(Exception):
