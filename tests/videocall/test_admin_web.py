@@ -9,7 +9,7 @@ import re
 
 from sqlalchemy import select
 
-from ketnoi.videocall import config_api
+from ketnoi.videocall import config
 from ketnoi.videocall.models import VcAgent, VcGroup, VcHotline, VcMediaFile, VcPartner, VcQueue
 from tests.web.test_console import console_login, csrf_of
 
@@ -95,7 +95,7 @@ def test_build_switchboard_through_the_console(client, world, database):
     with database.session() as s:
         g = s.get(VcGroup, group_id)
         assert g.conditions == {} and g.strategy == "ring_all"
-        assert config_api._agent_ids(s, group_id) == []
+        assert config.agent_ids_of(s, group_id) == []
 
 
 def test_partner_secret_shown_once_and_rotated(client, world, database):

@@ -136,12 +136,19 @@ def test_call_detail_live_board_and_relay(database, hist):
     relay(Event(type="videocall.call", data={"call_id": hist.calls["c5"], "what": "state"}, user_ids=[])).result(10)
     relay(Event(type="videocall.call", data={"call_id": "khongco"})).result(10)
     assert relay(Event(type="sms.received", data={})) is None
+    # an agent's status change (VC-23) carries its organization: relayed without a look-up
+    relay(Event(type="videocall.agent_status", org_id=hist.org, permission="videocall.monitor",
+                data={"agent_id": "a1", "status": "paused"})).result(10)
     assert [(e.type, e.org_id, e.permission, e.data["status"]) for e in seen] == [
-        ("videocall.monitor", hist.org, "videocall.monitor", "connected")]
+        ("videocall.monitor", hist.org, "videocall.monitor", "connected"),
+        ("videocall.monitor", hist.org, "videocall.monitor", "paused")]
+    assert seen[1].data["cause"] == "videocall.agent_status" and seen[1].data["agent_id"] == "a1"
 
 
 def test_json_twins_scope_and_partner(client, database, world, hist):
-    world.user("baocao", roles=["videocall.read"])
+    world.user("xemcuocgoi", roles=["videocall.read"])
+    assert client.get(f"{API}/stats", headers=login(client, "xemcuocgoi")).status_code == 403  # videocall.reports
+    world.user("baocao", roles=["videocall.reports"])
     h = login(client, "baocao")
     r = client.get(f"{API}/stats?by=unit", headers=h)
     assert r.status_code == 200, r.text
@@ -157,7 +164,7 @@ def test_json_twins_scope_and_partner(client, database, world, hist):
     assert [c["code"] for c in client.get(f"{API}/live", headers=login(client, "giamsat")).json()["calls"]] == [
         hist.codes["c5"]]
     # another organization sees nothing of A
-    world.user("baocaob", org="b", dept="B1", roles=["videocall.read"])
+    world.user("baocaob", org="b", dept="B1", roles=["videocall.reports"])
     hb = login(client, "baocaob")
     assert client.get(f"{API}/calls", headers=hb).json()["total"] == 0
     assert client.get(f"{API}/agents", headers=hb).json()["rows"] == []
@@ -172,7 +179,7 @@ def test_json_twins_scope_and_partner(client, database, world, hist):
 
 
 def test_console_pages_charts_and_typed_xlsx(client, world, hist):
-    world.user("baocao", roles=["videocall.read"])
+    world.user("baocao", roles=["videocall.reports"])
     h = login(client, "baocao")
     for kind in ("calls", "events", "stats", "performance", "agents", "presence", "team"):
         r = client.get(f"/videocall/reports/{kind}", headers=h)

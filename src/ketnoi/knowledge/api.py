@@ -1,22 +1,27 @@
 """JSON API of the knowledge base under /api/v1/knowledge (KB-01…11, 22): procedures, answers,
 attachments, events and search, for signed partner requests or bearer tokens; API keys and the
-call log for administrators (bearer/console only). Every call is logged (signing.LoggedRoute)."""
+call log for administrators (bearer/console only). Every call is logged (signing.LoggedRoute).
+Every content POST/PATCH/DELETE honours ``Idempotency-Key`` (core/idempotency.py), scoped to the
+API key (or the user) that sends it."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Query, Response, UploadFile
+from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from ketnoi.core import idempotency
 from ketnoi.core.listing import ListParams
 from ketnoi.identity.principal import Principal
 from ketnoi.knowledge import schemas as S
 from ketnoi.knowledge import service, signing
 from ketnoi.knowledge.models import Answer, ApiKey, KnowledgeAttachment, Procedure
 from ketnoi.knowledge.signing import signed_or_bearer
+from ketnoi.reports.api import idempotency_doc
 from ketnoi.settings import get_settings
 from ketnoi.web.deps import DbDep, requires
 from ketnoi.web.schemas import PROBLEMS, Paged, list_query
@@ -29,6 +34,18 @@ ListQ = Annotated[ListParams, list_query()]
 READ, WRITE = "knowledge.read", "knowledge.write"
 Page = Annotated[int, Query(ge=1, le=1_000_000, description="Trang, từ 1")]
 PageSize = Annotated[int, Query(ge=1, le=200, description="Số kết quả mỗi trang")]
+IDEM = idempotency_doc  # OpenAPI of the optional Idempotency-Key header on every content write below
+
+
+def scope_of(p: Principal) -> str:
+    """Idempotency keys belong to the partner's API key (signed requests), or to the user."""
+    return f"user:{p.user_id}" if p.user_id else f"kb-key:{p.username.removeprefix('api:')}"
+
+
+def once(request: Request, db, p: Principal, payload: Any, handler, status_code: int = 200, out=None):
+    """``handler`` once per Idempotency-Key (without the header: every time, as before), its result
+    shaped by ``out`` as the route's response model would."""
+    return idempotency.run(request, db, scope_of(p), payload, handler, status_code=status_code, out=out)
 
 
 # --- shapes --------------------------------------------------------------------------------------
@@ -98,9 +115,12 @@ def list_procedures(db: DbDep, params: ListQ, type_doc: Annotated[str, Query(max
 
 
 @content.post("/procedures", response_model=S.ProcedureOut, status_code=201, tags=["knowledge"],
-             summary="Tạo thủ tục cùng câu trả lời đầu tiên và tệp đính kèm base64 (KB-02)")
-def create_procedure(data: S.ProcedureIn, db: DbDep, p: Principal = signed_or_bearer(WRITE)):
-    return procedure_out(service.create_procedure(db, p, data))
+             summary="Tạo thủ tục cùng câu trả lời đầu tiên và tệp đính kèm base64 (KB-02)", openapi_extra=IDEM(),
+             description="Without `Idempotency-Key` a retried create is 409 on the procedure code; with it, the "
+                         "same key and body answer the first procedure again (`Idempotent-Replayed: true`).")
+def create_procedure(request: Request, data: S.ProcedureIn, db: DbDep, p: Principal = signed_or_bearer(WRITE)):
+    return once(request, db, p, data.model_dump(), lambda: procedure_out(service.create_procedure(db, p, data)), 201,
+                S.ProcedureOut)
 
 
 @content.get("/procedures/{procedure_id}", response_model=S.ProcedureOut, tags=["knowledge"],
@@ -110,23 +130,26 @@ def get_procedure(procedure_id: str, db: DbDep, p: Principal = signed_or_bearer(
 
 
 @content.patch("/procedures/{procedure_id}", response_model=S.ProcedureOut, tags=["knowledge"],
-              summary="Sửa tiêu đề, trạng thái và các trường khác của thủ tục (KB-05)")
-def update_procedure(procedure_id: str, data: S.ProcedurePatch, db: DbDep, p: Principal = signed_or_bearer(WRITE)):
-    return procedure_out(service.update_procedure(db, p, procedure_id, data))
+              summary="Sửa tiêu đề, trạng thái và các trường khác của thủ tục (KB-05)", openapi_extra=IDEM())
+def update_procedure(request: Request, procedure_id: str, data: S.ProcedurePatch, db: DbDep,
+                     p: Principal = signed_or_bearer(WRITE)):
+    return once(request, db, p, data.model_dump(exclude_unset=True),
+                lambda: procedure_out(service.update_procedure(db, p, procedure_id, data)), out=S.ProcedureOut)
 
 
 @content.delete("/procedures/{procedure_id}", status_code=204, tags=["knowledge"],
-               summary="Xóa thủ tục cùng mọi câu trả lời (KB-03)")
-def delete_procedure(procedure_id: str, db: DbDep, p: Principal = signed_or_bearer(WRITE)):
-    service.delete_procedure(db, p, procedure_id)
-    return Response(status_code=204)
+               summary="Xóa thủ tục cùng mọi câu trả lời (KB-03)", openapi_extra=IDEM())
+def delete_procedure(request: Request, procedure_id: str, db: DbDep, p: Principal = signed_or_bearer(WRITE)):
+    return once(request, db, p, None, lambda: service.delete_procedure(db, p, procedure_id), 204)
 
 
 # --- answers (KB-04, 06, 07, 09) -----------------------------------------------------------------
 @content.post("/procedures/{procedure_id}/answers", response_model=S.AnswerOut, status_code=201, tags=["knowledge"],
-             summary="Thêm câu trả lời (có thể kèm tệp base64) cho thủ tục (KB-07)")
-def add_answer(procedure_id: str, data: S.AnswerIn, db: DbDep, p: Principal = signed_or_bearer(WRITE)):
-    return answer_out(service.add_answer(db, p, procedure_id, data))
+             summary="Thêm câu trả lời (có thể kèm tệp base64) cho thủ tục (KB-07)", openapi_extra=IDEM())
+def add_answer(request: Request, procedure_id: str, data: S.AnswerIn, db: DbDep,
+               p: Principal = signed_or_bearer(WRITE)):
+    return once(request, db, p, data.model_dump(), lambda: answer_out(service.add_answer(db, p, procedure_id, data)),
+                201, S.AnswerOut)
 
 
 @content.get("/answers/{answer_id}", response_model=S.AnswerOut, tags=["knowledge"],
@@ -136,25 +159,29 @@ def get_answer(answer_id: str, db: DbDep, p: Principal = signed_or_bearer(READ))
 
 
 @content.patch("/answers/{answer_id}", response_model=S.AnswerOut, tags=["knowledge"],
-              summary="Sửa nội dung, trạng thái câu trả lời (KB-06)")
-def update_answer(answer_id: str, data: S.AnswerPatch, db: DbDep, p: Principal = signed_or_bearer(WRITE)):
-    return answer_out(service.update_answer(db, p, answer_id, data))
+              summary="Sửa nội dung, trạng thái câu trả lời (KB-06)", openapi_extra=IDEM())
+def update_answer(request: Request, answer_id: str, data: S.AnswerPatch, db: DbDep,
+                  p: Principal = signed_or_bearer(WRITE)):
+    return once(request, db, p, data.model_dump(exclude_unset=True),
+                lambda: answer_out(service.update_answer(db, p, answer_id, data)), out=S.AnswerOut)
 
 
-@content.delete("/answers/{answer_id}", status_code=204, tags=["knowledge"], summary="Xóa một câu trả lời (KB-04)")
-def delete_answer(answer_id: str, db: DbDep, p: Principal = signed_or_bearer(WRITE)):
-    service.delete_answer(db, p, answer_id)
-    return Response(status_code=204)
+@content.delete("/answers/{answer_id}", status_code=204, tags=["knowledge"], summary="Xóa một câu trả lời (KB-04)",
+                openapi_extra=IDEM())
+def delete_answer(request: Request, answer_id: str, db: DbDep, p: Principal = signed_or_bearer(WRITE)):
+    return once(request, db, p, None, lambda: service.delete_answer(db, p, answer_id), 204)
 
 
 # --- attachments ---------------------------------------------------------------------------------
 @content.post("/answers/{answer_id}/attachments", response_model=S.AttachmentOut, status_code=201,
-             tags=["knowledge"], summary="Tải tệp đính kèm (multipart, trường 'file') lên câu trả lời")
-async def upload_attachment(answer_id: str, db: DbDep, file: Annotated[UploadFile, File()],
+             tags=["knowledge"], summary="Tải tệp đính kèm (multipart, trường 'file') lên câu trả lời",
+             openapi_extra=IDEM())
+async def upload_attachment(request: Request, answer_id: str, db: DbDep, file: Annotated[UploadFile, File()],
                             p: Principal = signed_or_bearer(WRITE)):
     data = await _read_upload(file)
-    att = await run_in_threadpool(service.add_attachment, db, p, answer_id, file.filename or "", data)
-    return attachment_out(att)
+    payload = {"filename": file.filename or "", "sha256": hashlib.sha256(data).hexdigest()}
+    return await run_in_threadpool(once, request, db, p, payload, lambda: attachment_out(
+        service.add_attachment(db, p, answer_id, file.filename or "", data)), 201, S.AttachmentOut)
 
 
 @content.get("/attachments/{attachment_id}", tags=["knowledge"], summary="Tải tệp đính kèm về",
@@ -164,10 +191,10 @@ def download_attachment(attachment_id: str, db: DbDep, p: Principal = signed_or_
     return FileResponse(service.attachment_path(att), media_type=att.content_type, filename=att.filename)
 
 
-@content.delete("/attachments/{attachment_id}", status_code=204, tags=["knowledge"], summary="Xóa tệp đính kèm")
-def delete_attachment(attachment_id: str, db: DbDep, p: Principal = signed_or_bearer(WRITE)):
-    service.delete_attachment(db, p, attachment_id)
-    return Response(status_code=204)
+@content.delete("/attachments/{attachment_id}", status_code=204, tags=["knowledge"], summary="Xóa tệp đính kèm",
+                openapi_extra=IDEM())
+def delete_attachment(request: Request, attachment_id: str, db: DbDep, p: Principal = signed_or_bearer(WRITE)):
+    return once(request, db, p, None, lambda: service.delete_attachment(db, p, attachment_id), 204)
 
 
 # --- events (KB-22) ------------------------------------------------------------------------------
@@ -179,9 +206,10 @@ def list_events(db: DbDep, params: ListQ, status: S.Status | None = None,
 
 
 @content.post("/events", response_model=S.EventOut, status_code=201, tags=["knowledge events"],
-             summary="Tạo sự kiện")
-def create_event(data: S.EventIn, db: DbDep, p: Principal = signed_or_bearer(WRITE)):
-    return service.create_event(db, p, data)
+             summary="Tạo sự kiện", openapi_extra=IDEM())
+def create_event(request: Request, data: S.EventIn, db: DbDep, p: Principal = signed_or_bearer(WRITE)):
+    return once(request, db, p, data.model_dump(),
+                lambda: service.create_event(db, p, data), 201, S.EventOut)
 
 
 @content.get("/events/search", response_model=S.SearchOut, tags=["knowledge events"],
@@ -199,15 +227,17 @@ def get_event(event_id: str, db: DbDep, p: Principal = signed_or_bearer(READ)):
     return service.get_event(db, p, event_id)
 
 
-@content.patch("/events/{event_id}", response_model=S.EventOut, tags=["knowledge events"], summary="Sửa sự kiện")
-def update_event(event_id: str, data: S.EventPatch, db: DbDep, p: Principal = signed_or_bearer(WRITE)):
-    return service.update_event(db, p, event_id, data)
+@content.patch("/events/{event_id}", response_model=S.EventOut, tags=["knowledge events"], summary="Sửa sự kiện",
+               openapi_extra=IDEM())
+def update_event(request: Request, event_id: str, data: S.EventPatch, db: DbDep, p: Principal = signed_or_bearer(WRITE)):
+    return once(request, db, p, data.model_dump(exclude_unset=True),
+                lambda: service.update_event(db, p, event_id, data), out=S.EventOut)
 
 
-@content.delete("/events/{event_id}", status_code=204, tags=["knowledge events"], summary="Xóa sự kiện")
-def delete_event(event_id: str, db: DbDep, p: Principal = signed_or_bearer(WRITE)):
-    service.delete_event(db, p, event_id)
-    return Response(status_code=204)
+@content.delete("/events/{event_id}", status_code=204, tags=["knowledge events"], summary="Xóa sự kiện",
+                openapi_extra=IDEM())
+def delete_event(request: Request, event_id: str, db: DbDep, p: Principal = signed_or_bearer(WRITE)):
+    return once(request, db, p, None, lambda: service.delete_event(db, p, event_id), 204)
 
 
 # --- API keys and the call log (KB-01; bearer or console session only) ---------------------------

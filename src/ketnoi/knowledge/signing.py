@@ -1,7 +1,7 @@
 """Signed partner requests of the knowledge API (KB-01): the HMAC scheme, API keys (create, rotate,
 revoke), nonce and freshness checks, the call log, and the ``signed_or_bearer`` dependency.
 
-The scheme, byte for byte (docs/KNOWLEDGE_API.md has a worked example)::
+The scheme, byte for byte (core/signing.py; docs/KNOWLEDGE_API.md has a worked example)::
 
     secret    = hex(HMAC-SHA256(server secret key, "ketnoi-api-key:" + key_id + ":" + salt))
     canonical = METHOD "\\n" PATH "\\n" QUERY "\\n" TIMESTAMP "\\n" NONCE "\\n" BODY_SHA256
@@ -17,14 +17,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import re
 import secrets
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, quote
 
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
@@ -38,6 +36,25 @@ from starlette.exceptions import HTTPException
 from ketnoi.audit.service import record, snapshot
 from ketnoi.core.errors import DomainError, Forbidden, NotAuthenticated, NotFound, ValidationFailed
 from ketnoi.core.listing import ListParams, Page, apply_search, paginate
+from ketnoi.core.signing import (  # noqa: F401  (re-exported: the scheme is part of this API)
+    HEADER_BODY,
+    HEADER_KEY,
+    HEADER_NONCE,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    KEY_ID_RE,
+    NONCE_RE,
+    SIGNED_HEADERS,
+    SignatureRefused,
+    body_sha256,
+    canonical_path,
+    canonical_query,
+    canonical_request,
+    check_signed_request,
+    is_signed,
+    sign,
+    signed_headers,
+)
 from ketnoi.db.base import new_id, utcnow
 from ketnoi.identity.models import Organization
 from ketnoi.identity.permissions import CATALOG
@@ -47,13 +64,6 @@ from ketnoi.web.deps import DbDep, api_principal, client_ip
 
 log = logging.getLogger(__name__)
 
-HEADER_KEY = "X-Ketnoi-Key"
-HEADER_TIMESTAMP = "X-Ketnoi-Timestamp"
-HEADER_NONCE = "X-Ketnoi-Nonce"
-HEADER_BODY = "X-Ketnoi-Content-SHA256"
-HEADER_SIGNATURE = "X-Ketnoi-Signature"
-SIGNED_HEADERS = (HEADER_KEY, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_BODY, HEADER_SIGNATURE)
-
 MAX_SKEW = 300  # seconds a timestamp may be older or newer than the server clock
 # A nonce must be remembered for as long as a request carrying it could still be fresh: a request
 # stamped t is accepted until t + MAX_SKEW and may have been first seen as early as t - MAX_SKEW.
@@ -61,8 +71,6 @@ NONCE_TTL = timedelta(seconds=2 * MAX_SKEW)
 ROTATION_GRACE = timedelta(hours=24)  # the replaced key keeps working this long after a rotation
 SCOPES = ("knowledge.read", "knowledge.write")
 SCOPE_LABELS = {"knowledge.read": "Đọc, tra cứu", "knowledge.write": "Biên tập (tạo, sửa, xóa)"}
-NONCE_RE = re.compile(r"^[A-Za-z0-9._~\-]{8,100}$")
-KEY_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
 
 OUTCOME_LABELS = {
     "ok": "Chấp nhận", "bearer": "Phiên đăng nhập/bearer", "missing_headers": "Thiếu tiêu đề ký",
@@ -80,82 +88,10 @@ def derive_secret(server_key: str, key_id: str, salt: str) -> str:
     return hmac.new(server_key.encode(), msg, hashlib.sha256).hexdigest()
 
 
-def body_sha256(body: bytes) -> str:
-    return hashlib.sha256(body).hexdigest()
-
-
-def canonical_path(path: str) -> str:
-    """``path`` is the decoded URL path; it is encoded again so both sides agree on one spelling."""
-    return quote(path or "/", safe="/")
-
-
-def canonical_query(query: str) -> str:
-    pairs = parse_qsl(query or "", keep_blank_values=True)
-    return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in sorted(pairs))
-
-
-def canonical_request(method: str, path: str, query: str, timestamp: str, nonce: str, body_hash: str) -> str:
-    return "\n".join([method.upper(), canonical_path(path), canonical_query(query), timestamp, nonce, body_hash])
-
-
-def sign(secret: str, canonical: str) -> str:
-    return hmac.new(secret.encode(), canonical.encode(), hashlib.sha256).hexdigest()
-
-
-def signed_headers(key_id: str, secret: str, method: str, path: str, query: str = "", body: bytes = b"", *,
-                   timestamp: int | None = None, nonce: str | None = None) -> dict[str, str]:
-    """Headers a client adds to one request (used by ``client.KnowledgeClient`` and the tests)."""
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    nonce = nonce or secrets.token_hex(16)
-    digest = body_sha256(body)
-    signature = sign(secret, canonical_request(method, path, query, ts, nonce, digest))
-    return {HEADER_KEY: key_id, HEADER_TIMESTAMP: ts, HEADER_NONCE: nonce, HEADER_BODY: digest,
-            HEADER_SIGNATURE: signature}
-
-
-class SignatureRefused(NotAuthenticated):
-    """A signed request that is refused; ``outcome`` is the call-log code."""
-
-    title = "Chữ ký không hợp lệ"
-
-    def __init__(self, outcome: str, detail: str):
-        super().__init__(detail)
-        self.outcome = outcome
-        self.organization_id: str | None = None  # of the key, when it was found
-
-
-def is_signed(headers) -> bool:
-    return any(headers.get(h) for h in SIGNED_HEADERS)
-
-
 def check_request(headers, method: str, path: str, query: str, body: bytes, now: float,
                   find_secret) -> tuple[str, str]:
-    """Checks everything that needs no database write; returns (key_id, nonce).
-
-    ``find_secret(key_id)`` returns the key's secret or raises SignatureRefused (unknown, revoked,
-    expired key). Raises SignatureRefused with a Vietnamese message for every refusal."""
-    values = {h: (headers.get(h) or "").strip() for h in SIGNED_HEADERS}
-    missing = [h for h, v in values.items() if not v]
-    if missing:
-        raise SignatureRefused("missing_headers", "Yêu cầu ký thiếu tiêu đề: " + ", ".join(missing) + ".")
-    key_id, ts, nonce = values[HEADER_KEY], values[HEADER_TIMESTAMP], values[HEADER_NONCE]
-    if not KEY_ID_RE.match(key_id):
-        raise SignatureRefused("unknown_key", "Khóa API không tồn tại.")
-    secret = find_secret(key_id)
-    if not ts.isdigit() or len(ts) > 12:
-        raise SignatureRefused("bad_timestamp", f"{HEADER_TIMESTAMP} phải là số giây Unix (UTC).")
-    if abs(now - int(ts)) > MAX_SKEW:
-        raise SignatureRefused("stale", f"Yêu cầu quá hạn hoặc lệch giờ quá {MAX_SKEW} giây so với máy chủ; "
-                                        "hãy đồng bộ đồng hồ và ký lại.")
-    if not NONCE_RE.match(nonce):
-        raise SignatureRefused("bad_nonce", f"{HEADER_NONCE} phải dài 8–100 ký tự chữ, số hoặc . _ ~ -.")
-    digest = body_sha256(body)
-    if not hmac.compare_digest(values[HEADER_BODY].lower(), digest):
-        raise SignatureRefused("bad_body_hash", f"{HEADER_BODY} không khớp với nội dung gửi lên.")
-    expected = sign(secret, canonical_request(method, path, query, ts, nonce, digest))
-    if not hmac.compare_digest(values[HEADER_SIGNATURE].lower(), expected):
-        raise SignatureRefused("bad_signature", "Chữ ký không đúng.")
-    return key_id, nonce
+    """The scheme's checks with the knowledge API's MAX_SKEW; returns (key_id, nonce)."""
+    return check_signed_request(headers, method, path, query, body, now, MAX_SKEW, find_secret)
 
 
 # --- keys ----------------------------------------------------------------------------------------

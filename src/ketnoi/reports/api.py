@@ -1,5 +1,6 @@
 """JSON API of citizen reports: lists, detail, create/edit/delete, workflow transitions,
-processing progress, attachments, rules and settings."""
+processing progress, attachments, rules and settings. Creating a report honours ``Idempotency-Key``
+(core/idempotency.py; CRM-05, 11: a partner's retry never files the same report twice)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
-from pydantic import BaseModel
 from fastapi.responses import FileResponse
+from pydantic import BaseModel
 
+from ketnoi.core import idempotency
 from ketnoi.core.errors import NotFound, ValidationFailed
 from ketnoi.core.listing import ListParams
 from ketnoi.identity.principal import Principal
@@ -21,6 +23,22 @@ from ketnoi.web.schemas import PROBLEMS, Paged, list_query
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEMS)
 ListQ = Annotated[ListParams, list_query()]
+
+
+def idempotency_doc() -> dict[str, Any]:
+    """OpenAPI of the optional ``Idempotency-Key`` header (read by core/idempotency.run, not by FastAPI,
+    so that a bad key is its 400 problem)."""
+    return {"parameters": [{
+        "name": idempotency.HEADER, "in": "header", "required": False,
+        "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY},
+        "description": "Khóa chống trùng (tùy chọn, ví dụ một UUID): gửi lại cùng khóa và cùng nội dung trong 24 giờ "
+                       "thì nhận lại đúng kết quả lần đầu (header Idempotent-Replayed: true) mà không tạo bản ghi "
+                       "mới; cùng khóa với nội dung khác → 422; lần gửi đầu còn đang xử lý → 409."}]}
+
+
+def idempotency_scope(p: Principal) -> str:
+    """Keys belong to the calling account (a user, or a partner's API key)."""
+    return f"user:{p.user_id or p.username}"
 
 
 def filters(view: Annotated[str, Query(max_length=30, description="Danh sách: " + ", ".join(queries.VIEWS))] = "all",
@@ -59,10 +77,14 @@ def counts(db: DbDep, p: Principal = requires("reports.read")):
 
 
 @router.post("/reports", response_model=S.ReportOut, status_code=201, tags=["reports"],
-             summary="Tiếp nhận phản ánh (CRM-05, 06, 11)")
-def create_report(data: S.ReportIn, db: DbDep, p: Principal = requires("reports.create")):
-    r = service.create_report(db, p, data)
-    return service.to_out(db, r, p)
+             summary="Tiếp nhận phản ánh (CRM-05, 06, 11)", openapi_extra=idempotency_doc(),
+             description="Accepts an optional `Idempotency-Key` header: a retry with the same key and body within "
+                         "24 hours answers the first report again (`Idempotent-Replayed: true`) instead of filing "
+                         "a duplicate; the same key with another body is 422, while the first still runs 409.")
+def create_report(request: Request, data: S.ReportIn, db: DbDep, p: Principal = requires("reports.create")):
+    return idempotency.run(request, db, idempotency_scope(p), data.model_dump(),
+                           lambda: service.to_out(db, service.create_report(db, p, data), p),
+                           status_code=201, out=S.ReportOut)
 
 
 @router.get("/reports/by-code/{code}", response_model=S.ReportOut, tags=["reports"], summary="Tìm phản ánh theo mã")

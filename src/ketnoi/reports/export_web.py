@@ -4,26 +4,19 @@ that always creates a job."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, Field, StringConstraints
-from starlette.background import BackgroundTask
 
 from ketnoi.identity.principal import Principal
-from ketnoi.jobs import service as jobs
-from ketnoi.jobs.api import media_type
 from ketnoi.jobs.schemas import JobOut
 from ketnoi.reports import export, queries
 from ketnoi.reports.api import FiltersQ
 from ketnoi.reports.schemas import Channel
 from ketnoi.web.deps import DbDep, console, requires
+from ketnoi.web.exports import xlsx_download
 from ketnoi.web.schemas import PROBLEMS
 
 router = APIRouter()
@@ -41,20 +34,10 @@ def export_xlsx(request: Request, db: DbDep, f: FiltersQ,
     export.localize(f)
     export.selection(db, p, f, q, sort)
     total = export.count(db, p, f, q)
-    if total > export.DIRECT_LIMIT:
-        job = export.start_job(db, p, f, q, sort, total)
-        back = "/reports" + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/jobs/{job.id}?back={quote(back, safe='')}", status_code=303)
-    fd, name = tempfile.mkstemp(suffix=".xlsx", dir=jobs.scratch_dir())
-    os.close(fd)
-    try:
-        n = export.write_workbook(db, p, f, Path(name), q=q, sort=sort, total=total)
-    except BaseException:
-        os.unlink(name)
-        raise
-    export.audit(db, p, f, n)
-    return FileResponse(name, filename=export.file_name(f), media_type=media_type(Path(name)),
-                        background=BackgroundTask(os.unlink, name))
+    return xlsx_download(request, "/reports", total=total, limit=export.DIRECT_LIMIT,
+                         start_job=lambda: export.start_job(db, p, f, q, sort, total),
+                         write=lambda path: export.write_workbook(db, p, f, path, q=q, sort=sort, total=total),
+                         audit=lambda n: export.audit(db, p, f, n), file_name=lambda: export.file_name(f))
 
 
 class ExportIn(BaseModel):

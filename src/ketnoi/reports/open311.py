@@ -10,7 +10,8 @@
 * ``POST /requests.json`` (form-encoded, as the specification says) creates a report on channel
   ``web``. Its ``api_key`` is a bearer token of a user holding ``reports.create``, obtained with
   ``POST /api/v1/auth/login``; an ``Authorization: Bearer`` header works too. The report belongs
-  to that user's organization.
+  to that user's organization. An ``Idempotency-Key`` header (core/idempotency.py) makes a retry
+  answer the first request's ids instead of filing the report twice.
 * Errors are RFC 9457 problems in Vietnamese, like the rest of the API; ``.xml`` answers 400.
 """
 
@@ -28,12 +29,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketnoi.catalog.models import Area, Category
+from ketnoi.core import idempotency
 from ketnoi.core.errors import DomainError, Forbidden, NotAuthenticated, NotFound, ValidationFailed
 from ketnoi.db.base import utcnow
 from ketnoi.identity.auth import authenticate
 from ketnoi.identity.models import Department, Organization
 from ketnoi.identity.principal import Principal
 from ketnoi.reports import schemas as S
+from ketnoi.reports.api import idempotency_doc, idempotency_scope
 from ketnoi.reports.export import aware
 from ketnoi.reports.models import Report
 from ketnoi.reports.public import PUBLIC_STATUS
@@ -70,7 +73,8 @@ class Open311Route(APIRoute):
                           for e in validation_errors(list(exc.errors()))]
                 return problem(400, "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5]), errors)
             except DomainError as exc:
-                status = 400 if isinstance(exc, ValidationFailed) else exc.status
+                status = exc.status if isinstance(exc, idempotency.KeyReused) else \
+                    400 if isinstance(exc, ValidationFailed) else exc.status
                 errors = [{**e, "field": FIELD_NAMES.get(e["field"], e["field"])} for e in exc.errors]
                 headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthenticated) else None
                 return problem(status, exc.detail, errors, "" if status != exc.status else exc.title, headers)
@@ -297,7 +301,7 @@ def api_key_principal(db: Session, request: Request, api_key: str) -> Principal:
 
 
 @router.post("/requests.json", response_model=list[CreatedOut], status_code=201,
-             summary="Open311: gửi yêu cầu (tạo phản ánh, kênh web); cần api_key")
+             summary="Open311: gửi yêu cầu (tạo phản ánh, kênh web); cần api_key", openapi_extra=idempotency_doc())
 def create_request(
     request: Request, db: DbDep,
     service_code: Annotated[str, Form(min_length=1, max_length=50)],
@@ -317,8 +321,21 @@ def create_request(
     account_id: Annotated[str, Form(max_length=200)] = "",
     media_url: Annotated[str, Form(max_length=2000)] = "",
 ):
-    """``media_url``, ``device_id``, ``account_id`` and ``attribute[]`` are accepted and ignored."""
+    """``media_url``, ``device_id``, ``account_id`` and ``attribute[]`` are accepted and ignored. An
+    optional ``Idempotency-Key`` header: the same key and fields (``api_key`` aside) within 24 hours
+    answer the first request again (``Idempotent-Replayed: true``); other fields → 422; still running → 409."""
     p = api_key_principal(db, request, api_key)
+    fields = {"jurisdiction_id": jurisdiction_id, "service_code": service_code, "lat": lat, "long": long,
+              "address_string": address_string, "address_id": address_id, "description": description,
+              "first_name": first_name, "last_name": last_name, "phone": phone, "email": email,
+              "device_id": device_id, "account_id": account_id, "media_url": media_url}
+    return idempotency.run(request, db, idempotency_scope(p), fields, lambda: _create(db, p, **fields),
+                           status_code=201)
+
+
+def _create(db: Session, p: Principal, *, jurisdiction_id: str, service_code: str, lat: float | None,
+            long: float | None, address_string: str, address_id: str, description: str, first_name: str,
+            last_name: str, phone: str, email: str, **_ignored: str) -> list[CreatedOut]:
     if p.is_sysadmin:
         org = organization(db, jurisdiction_id)
     else:

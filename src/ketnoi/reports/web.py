@@ -10,11 +10,10 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urlencode
-from zoneinfo import ZoneInfo
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
@@ -35,6 +34,9 @@ from ketnoi.reports.workflow import ACTION_LABELS, FINAL, STATUS_LABELS, TRANSIT
 from ketnoi.web.crud import Action as RowAction
 from ketnoi.web.crud import Column, Field, Filter, Row, bool_filter, field_errors, form_data, list_params
 from ketnoi.web.deps import DbDep, console
+from ketnoi.web.exports import done_redirect as _done
+from ketnoi.web.exports import local_tz as _tz
+from ketnoi.web.exports import parse_day as _day
 from ketnoi.web.pages import render
 
 router = APIRouter()
@@ -47,24 +49,6 @@ STALE = "Phản ánh vừa được người khác cập nhật; hãy tải lạ
 
 
 # --- small helpers ------------------------------------------------------------------------------
-def _done(url: str, msg: str, *, error: bool = False) -> RedirectResponse:
-    url, hash_, fragment = url.partition("#")
-    sep = "&" if "?" in url else "?"
-    key = "err" if error else "msg"
-    return RedirectResponse(f"{url}{sep}{key}={quote(msg)}{hash_}{fragment}", status_code=303)
-
-
-def _tz(request: Request) -> ZoneInfo:
-    return ZoneInfo(request.app.state.settings.timezone)
-
-
-def _day(value: str | None, tz: ZoneInfo) -> datetime | None:
-    try:
-        return datetime.strptime((value or "").strip(), "%Y-%m-%d").replace(tzinfo=tz)
-    except ValueError:
-        return None
-
-
 def _tree(rows: list, key=lambda x: x.code.lower()) -> list[tuple[Any, int]]:
     """Rows with ``id``/``parent_id`` in tree order with their depth (parents before children)."""
     ids = {r.id for r in rows}

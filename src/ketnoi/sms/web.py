@@ -4,51 +4,32 @@ history with filters, page size and Excel export, and a message's detail (SMS-05
 
 from __future__ import annotations
 
-import os
-import tempfile
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
-from starlette.background import BackgroundTask
 
 from ketnoi.catalog import service as catalog
 from ketnoi.core.errors import DomainError
 from ketnoi.core.listing import ListParams, Page
 from ketnoi.identity.principal import Principal
-from ketnoi.jobs import service as jobs
-from ketnoi.jobs.api import media_type
 from ketnoi.reports.schemas import PRIORITY_LABELS
 from ketnoi.sms import config, export, inbox, service
 from ketnoi.sms import schemas as S
 from ketnoi.web.crud import Field, field_errors, form_data, list_params
 from ketnoi.web.deps import DbDep, console
+from ketnoi.web.exports import done_redirect as _done
+from ketnoi.web.exports import local_tz as _tz
+from ketnoi.web.exports import parse_day as _day
+from ketnoi.web.exports import xlsx_download
 from ketnoi.web.pages import render
 
 router = APIRouter(prefix="/sms")
 SECTION = "Tin nhắn SMS"
 SEND_PRIORITIES = [("1", "Khẩn"), ("3", "Cao"), ("5", "Bình thường"), ("9", "Thấp")]
-
-
-def _done(url: str, msg: str, *, error: bool = False) -> RedirectResponse:
-    sep = "&" if "?" in url else "?"
-    return RedirectResponse(f"{url}{sep}{'err' if error else 'msg'}={quote(msg)}", status_code=303)
-
-
-def _tz(request: Request) -> ZoneInfo:
-    return ZoneInfo(request.app.state.settings.timezone)
-
-
-def _day(value: str | None, tz: ZoneInfo) -> datetime | None:
-    try:
-        return datetime.strptime((value or "").strip(), "%Y-%m-%d").replace(tzinfo=tz)
-    except ValueError:
-        return None
 
 
 def _inbox_url(phone: str, **extra: str) -> str:
@@ -240,20 +221,10 @@ def history_export(request: Request, db: DbDep, p: Principal = console("sms.hist
     except DomainError as e:
         db.rollback()
         return _done("/sms/history", "Không xuất được: " + e.detail, error=True)
-    if total > export.DIRECT_LIMIT:
-        job = export.start_job(db, p, f, q, sort, total)
-        back = "/sms/history" + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/jobs/{job.id}?back={quote(back, safe='')}", status_code=303)
-    fd, name = tempfile.mkstemp(suffix=".xlsx", dir=jobs.scratch_dir())
-    os.close(fd)
-    try:
-        n = export.write_workbook(db, p, f, Path(name), q=q, sort=sort, total=total)
-    except BaseException:
-        os.unlink(name)
-        raise
-    export.audit(db, p, n)
-    return FileResponse(name, filename=export.file_name(), media_type=media_type(Path(name)),
-                        background=BackgroundTask(os.unlink, name))
+    return xlsx_download(request, "/sms/history", total=total, limit=export.DIRECT_LIMIT,
+                         start_job=lambda: export.start_job(db, p, f, q, sort, total),
+                         write=lambda path: export.write_workbook(db, p, f, path, q=q, sort=sort, total=total),
+                         audit=lambda n: export.audit(db, p, n), file_name=export.file_name)
 
 
 @router.get("/messages/{message_id}")

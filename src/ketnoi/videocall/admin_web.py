@@ -1,7 +1,7 @@
 """Console pages of the video switchboard configuration (VC-11, 16, 17, 18): hotlines, queues,
 groups (conditions, ring strategy, overflow, members), agents, waiting/greeting files, and partner
 applications with their API keys (the secret is shown once). Changes go through videocall/config.py
-(audited); deletions through the same checks as the partner API (config_api)."""
+(audited), deletions too, with the same checks as the partner API (config_api)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ketnoi.core.errors import DomainError
 from ketnoi.core.listing import apply_search, paginate
 from ketnoi.identity.models import Organization, User
 from ketnoi.identity.principal import Principal
-from ketnoi.videocall import config, config_api
+from ketnoi.videocall import config
 from ketnoi.videocall import schemas as S
 from ketnoi.videocall.models import (
     AGENT_STATUS_LABELS,
@@ -136,7 +136,7 @@ def _group_values(db, g):
     out["cond_hours"] = c.get("hours", "")
     out["cond_weekdays"] = [str(d) for d in c.get("weekdays", [])]
     out["cond_attributes"] = json.dumps(c["attributes"], ensure_ascii=False) if c.get("attributes") else ""
-    out["agent_ids"] = config_api._agent_ids(db, g.id)
+    out["agent_ids"] = config.agent_ids_of(db, g.id)
     return out
 
 
@@ -162,7 +162,7 @@ def _group_payload(v):
 def _save_group(db, p, payload, obj_id, org):
     agents = payload.pop("_agents")
     g = config.save_group(db, p, S.GroupIn.model_validate(payload), obj_id, organization_id=org)
-    current = set(config_api._agent_ids(db, g.id))
+    current = set(config.agent_ids_of(db, g.id))
     for aid in agents:
         if aid not in current:
             config.add_member(db, p, g.id, aid)
@@ -193,7 +193,7 @@ KINDS: dict[str, Kind] = {k.key: k for k in (
                         "Hoạt động" if h.is_active else "Tạm ngừng"],
          _hotline_fields, lambda db, h: {f: getattr(h, f) for f in config.HOTLINE_FIELDS}, lambda v: v,
          lambda db, p, d, i, o: config.save_hotline(db, p, S.HotlineIn.model_validate(d), i, organization_id=o),
-         config_api.delete_hotline_row),
+         config.delete_hotline),
     Kind("queues", "Hàng đợi video", "hàng đợi", VcQueue, lambda: [VcQueue.code, VcQueue.name],
          [Column("Mã", "code"), Column("Tên", "name"), Column("Chờ tối đa"), Column("Số nhóm"), Column("Tệp chờ"),
           Column("Trạng thái")], lambda: {"code": VcQueue.code, "name": VcQueue.name},
@@ -202,24 +202,24 @@ KINDS: dict[str, Kind] = {k.key: k for k in (
          _queue_fields, lambda db, q: {f: getattr(q, f) for f in config.QUEUE_FIELDS},
          lambda v: {**v, "max_wait_seconds": v.get("max_wait_seconds") or 120},
          lambda db, p, d, i, o: config.save_queue(db, p, S.QueueIn.model_validate(d), i, organization_id=o),
-         config_api.delete_queue_row),
+         config.delete_queue),
     Kind("groups", "Nhóm trực video", "nhóm", VcGroup, lambda: [VcGroup.code, VcGroup.name],
          [Column("Mã", "code"), Column("Tên", "name"), Column("Cách đổ chuông"), Column("Điều kiện"),
           Column("Số người"), Column("Trạng thái")], lambda: {"code": VcGroup.code, "name": VcGroup.name},
          lambda db, g: [g.code, g.name, STRATEGY_LABELS.get(g.strategy, g.strategy),
                         json.dumps(g.conditions, ensure_ascii=False) if g.conditions else "Mọi cuộc gọi",
-                        len(config_api._agent_ids(db, g.id)), "Hoạt động" if g.is_active else "Tạm ngừng"],
-         _group_fields, _group_values, _group_payload, _save_group, config_api.delete_group_row),
+                        len(config.agent_ids_of(db, g.id)), "Hoạt động" if g.is_active else "Tạm ngừng"],
+         _group_fields, _group_values, _group_payload, _save_group, config.delete_group),
     Kind("agents", "Điều phối viên video", "điều phối viên", VcAgent, lambda: [VcAgent.display_name],
          [Column("Tên", "display_name"), Column("Tài khoản"), Column("Nhóm"), Column("Trạng thái", "status"),
           Column("Đang trực")], lambda: {"display_name": VcAgent.display_name, "status": VcAgent.status},
          lambda db, a: [a.display_name, db.get(User, a.user_id).username,
-                        ", ".join(db.get(VcGroup, g).code for g in config_api._group_ids(db, a.id)),
+                        ", ".join(db.get(VcGroup, g).code for g in config.group_ids_of(db, a.id)),
                         AGENT_STATUS_LABELS.get(a.status, a.status), "Có" if a.is_active else "Không"],
          _agent_fields, lambda db, a: {"user_id": a.user_id, "display_name": a.display_name,
-                                       "is_active": a.is_active, "group_ids": config_api._group_ids(db, a.id)},
+                                       "is_active": a.is_active, "group_ids": config.group_ids_of(db, a.id)},
          lambda v: v, lambda db, p, d, i, o: config.save_agent(db, p, S.AgentIn.model_validate(d), i),
-         config_api.delete_agent_row),
+         config.delete_agent),
 )}
 
 
@@ -336,8 +336,18 @@ for _key, _kind in KINDS.items():
 
 
 @router.get("")
-def admin_home(p: Annotated[Principal, console("videocall.config")]):
-    return RedirectResponse("/videocall/admin/hotlines", status_code=303)
+def admin_home(request: Request, db: DbDep, p: Annotated[Principal, console("videocall.config")]):
+    """The menu entry of ``videocall.config``: each configuration list with how many rows it holds."""
+    sections = []
+    for kind in (*KINDS.values(), None):
+        model = kind.model if kind else VcMediaFile
+        stmt = select(func.count()).select_from(model)
+        if not p.is_sysadmin:
+            stmt = stmt.where(model.organization_id == p.organization_id)
+        sections.append({"url": f"/videocall/admin/{kind.key}" if kind else "/videocall/admin/media",
+                         "label": kind.title if kind else "Tệp chờ và lời chào", "count": db.scalar(stmt) or 0})
+    return render(request, "vc_admin_index.html", p, title="Cấu hình tổng đài video", section="Gọi video",
+                  sections=sections, partners=p.has("videocall.partners"))
 
 
 # --- waiting files and greetings ------------------------------------------------------------------------

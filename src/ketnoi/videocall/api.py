@@ -33,7 +33,7 @@ SIGNAL_PATH = PREFIX + "/signal"
 SDK_PATH = "/static/videocall/ketnoi-video.js"
 # what a partner's signed request may do, as permission codes shared with console users
 PARTNER_PERMISSIONS = frozenset({"videocall.call", "videocall.read", "videocall.recordings", "videocall.config",
-                                 "videocall.monitor"})
+                                 "videocall.monitor", "videocall.reports"})
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Switchboard configuration of the video-call module (VC-11, 17, 18): partners and their API keys,
 hotlines, queues, groups with conditions and strategies, agents and their group memberships,
-waiting/greeting files. Every change is audited in the same transaction."""
+waiting/greeting files, and their deletion (refused while in use or once they have call history).
+Every change is audited in the same transaction; the console pages and the partner API share these."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from ketnoi.settings import get_settings
 from ketnoi.videocall import routing
 from ketnoi.videocall import schemas as S
 from ketnoi.videocall.models import (
+    ACTIVE_STATUSES,
     VcAgent,
     VcAgentStatusLog,
+    VcCall,
     VcGroup,
     VcHotline,
     VcMediaFile,
@@ -35,11 +38,14 @@ MEDIA_TYPES = {"audio/mpeg": ".mp3", "audio/ogg": ".ogg", "audio/wav": ".wav", "
 MAX_MEDIA_BYTES = 20 * 1024 * 1024
 
 
-def org_for_write(p: Principal, requested: str | None) -> str:
-    """The organization a new object belongs to: the actor's own; system administrators choose."""
+def org_for_write(db: Session, p: Principal, requested: str | None) -> str:
+    """The organization a new object belongs to: the actor's own; system administrators choose one
+    that exists."""
     if p.is_sysadmin:
         if not requested:
             raise ValidationFailed.field("organization_id", "Chọn tổ chức.")
+        if len(requested) > 64 or db.get(Organization, requested) is None:
+            raise ValidationFailed.field("organization_id", "Tổ chức không tồn tại.")
         return requested
     if requested and requested != p.organization_id:
         raise Forbidden("Không thể tạo dữ liệu cho tổ chức khác.")
@@ -75,9 +81,7 @@ def _unique(db: Session, model, org: str, column, value: str, field: str, exclud
 # --- partners -------------------------------------------------------------------------------------
 def create_partner(db: Session, p: Principal, data: S.PartnerIn) -> tuple[VcPartner, str]:
     """A partner application and its key; the secret is returned once and never stored."""
-    org = org_for_write(p, data.organization_id)
-    if db.get(Organization, org) is None:
-        raise ValidationFailed.field("organization_id", "Tổ chức không tồn tại.")
+    org = org_for_write(db, p, data.organization_id)
     _unique(db, VcPartner, org, VcPartner.code, data.code, "code")
     key_id, salt = new_partner_key()
     partner = VcPartner(organization_id=org, code=data.code, name=data.name, key_id=key_id, salt=salt)
@@ -114,7 +118,7 @@ def media_dir() -> Path:
 
 def add_media_file(db: Session, p: Principal, name: str, content_type: str, content: bytes,
                    organization_id: str | None = None) -> VcMediaFile:
-    org = org_for_write(p, organization_id)
+    org = org_for_write(db, p, organization_id)
     ext = MEDIA_TYPES.get((content_type or "").split(";")[0].strip().lower())
     if ext is None:
         raise ValidationFailed.field("file", "Chỉ nhận tệp âm thanh/video: mp3, ogg, wav, webm, mp4, m4a.")
@@ -142,7 +146,7 @@ def save_group(db: Session, p: Principal, data: S.GroupIn, group_id: str | None 
     if errors:
         raise ValidationFailed(" ".join(errors), [{"field": "conditions", "message": e} for e in errors])
     g = _get(db, p, VcGroup, group_id, "nhóm") if group_id else None
-    org = g.organization_id if g else org_for_write(p, organization_id)
+    org = g.organization_id if g else org_for_write(db, p, organization_id)
     _unique(db, VcGroup, org, VcGroup.code, data.code, "code", exclude=group_id)
     fallback = _ref(db, VcGroup, data.fallback_group_id, org, "fallback_group_id", "Nhóm dự phòng")
     if fallback and fallback == group_id:
@@ -170,7 +174,7 @@ HOTLINE_FIELDS = ["number", "name", "queue_id", "greeting_start_id", "greeting_e
 def save_queue(db: Session, p: Principal, data: S.QueueIn, queue_id: str | None = None,
                organization_id: str | None = None) -> VcQueue:
     q = _get(db, p, VcQueue, queue_id, "hàng đợi") if queue_id else None
-    org = q.organization_id if q else org_for_write(p, organization_id)
+    org = q.organization_id if q else org_for_write(db, p, organization_id)
     _unique(db, VcQueue, org, VcQueue.code, data.code, "code", exclude=queue_id)
     group_ids = []
     for gid in data.group_ids:
@@ -193,7 +197,7 @@ def save_queue(db: Session, p: Principal, data: S.QueueIn, queue_id: str | None 
 def save_hotline(db: Session, p: Principal, data: S.HotlineIn, hotline_id: str | None = None,
                  organization_id: str | None = None) -> VcHotline:
     h = _get(db, p, VcHotline, hotline_id, "hotline") if hotline_id else None
-    org = h.organization_id if h else org_for_write(p, organization_id)
+    org = h.organization_id if h else org_for_write(db, p, organization_id)
     _unique(db, VcHotline, org, VcHotline.number, data.number, "number", exclude=hotline_id)
     queue = _ref(db, VcQueue, data.queue_id, org, "queue_id", "Hàng đợi")
     start = _ref(db, VcMediaFile, data.greeting_start_id, org, "greeting_start_id", "Lời chào đầu")
@@ -231,14 +235,31 @@ def save_agent(db: Session, p: Principal, data: S.AgentIn, agent_id: str | None 
     a.display_name = data.display_name or user.full_name
     a.is_active = data.is_active
     db.flush()
-    db.execute(delete(VcMembership).where(VcMembership.agent_id == a.id))
-    for i, gid in enumerate(groups):
-        db.add(VcMembership(group_id=gid, agent_id=a.id, position=i))
-    db.flush()
+    _set_groups(db, a, groups)
     record(db, p, "videocall.agent." + ("created" if created else "updated"), "vc_agent", a.id, organization_id=org,
            after={"user": user.username, "display_name": a.display_name, "groups": groups, "is_active": a.is_active},
            summary=f"Điều phối viên video {a.display_name}")
     return a
+
+
+def _set_groups(db: Session, a: VcAgent, groups: list[str]) -> None:
+    """The agent's memberships become ``groups``: kept ones keep their place in their group, new ones
+    go to the end of that group's order (positions count within a group, as in add_member)."""
+    current = {m.group_id: m for m in db.scalars(select(VcMembership).where(VcMembership.agent_id == a.id))}
+    for gid, m in current.items():
+        if gid not in groups:
+            db.delete(m)
+    db.flush()
+    for gid in groups:
+        if gid not in current:
+            db.add(VcMembership(group_id=gid, agent_id=a.id, position=_next_position(db, gid)))
+            db.flush()
+
+
+def _next_position(db: Session, group_id: str) -> int:
+    last = db.scalar(select(VcMembership.position).where(VcMembership.group_id == group_id)
+                     .order_by(VcMembership.position.desc()).limit(1))
+    return last + 1 if last is not None else 0
 
 
 def add_member(db: Session, p: Principal, group_id: str, agent_id: str) -> VcMembership:
@@ -248,9 +269,7 @@ def add_member(db: Session, p: Principal, group_id: str, agent_id: str) -> VcMem
         raise ValidationFailed.field("agent_id", "Điều phối viên không thuộc tổ chức của nhóm.")
     m = db.get(VcMembership, (g.id, a.id))
     if m is None:
-        last = db.scalar(select(VcMembership.position).where(VcMembership.group_id == g.id)
-                         .order_by(VcMembership.position.desc()).limit(1))
-        m = VcMembership(group_id=g.id, agent_id=a.id, position=(last + 1) if last is not None else 0)
+        m = VcMembership(group_id=g.id, agent_id=a.id, position=_next_position(db, g.id))
         db.add(m)
         db.flush()
         record(db, p, "videocall.member.added", "vc_group", g.id, organization_id=g.organization_id,
@@ -264,6 +283,71 @@ def remove_member(db: Session, p: Principal, group_id: str, agent_id: str) -> No
     if n.rowcount:
         record(db, p, "videocall.member.removed", "vc_group", g.id, organization_id=g.organization_id,
                summary=f"Bỏ điều phối viên {agent_id} khỏi nhóm {g.code}")
+
+
+def agent_ids_of(db: Session, group_id: str) -> list[str]:
+    """The group's agents in ring order."""
+    return [a.id for _, a in group_members(db, group_id)]
+
+
+def group_ids_of(db: Session, agent_id: str) -> list[str]:
+    return list(db.scalars(select(VcMembership.group_id).where(VcMembership.agent_id == agent_id)
+                           .order_by(VcMembership.group_id)))
+
+
+# --- deletions (console pages and partner API) ----------------------------------------------------
+def _gone(db: Session, p: Principal, obj, kind: str, label: str) -> None:
+    record(db, p, f"videocall.{kind}.deleted", f"vc_{kind}", obj.id, organization_id=obj.organization_id,
+           summary=f"Xóa {label}")
+    db.delete(obj)
+    db.flush()
+
+
+def _has_calls(db: Session, column, value: str) -> bool:
+    return db.scalar(select(VcCall.id).where(column == value).limit(1)) is not None
+
+
+def delete_hotline(db: Session, p: Principal, hotline_id: str) -> None:
+    h = _get(db, p, VcHotline, hotline_id, "hotline")
+    if _has_calls(db, VcCall.hotline_id, h.id):
+        raise Conflict(f"Hotline {h.number} đã có cuộc gọi, cần giữ cho báo cáo; hãy tạm ngừng "
+                       "(is_active = false) thay vì xóa.")
+    _gone(db, p, h, "hotline", f"hotline video {h.number} – {h.name}")
+
+
+def delete_queue(db: Session, p: Principal, queue_id: str) -> None:
+    q = _get(db, p, VcQueue, queue_id, "hàng đợi")
+    used = list(db.scalars(select(VcHotline.number).where(VcHotline.queue_id == q.id)))
+    if used:
+        raise Conflict(f"Hàng đợi {q.code} đang được hotline {', '.join(used)} dùng; hãy đổi hàng đợi của "
+                       "hotline trước.")
+    if db.scalar(select(VcCall.id).where(VcCall.queue_id == q.id, VcCall.status.in_(ACTIVE_STATUSES))):
+        raise Conflict(f"Hàng đợi {q.code} đang có cuộc gọi.")
+    _gone(db, p, q, "queue", f"hàng đợi video {q.code} – {q.name}")
+
+
+def delete_group(db: Session, p: Principal, group_id: str) -> None:
+    g = _get(db, p, VcGroup, group_id, "nhóm")
+    queues = [q.code for q in db.scalars(select(VcQueue).where(VcQueue.organization_id == g.organization_id))
+              if g.id in (q.group_ids or [])]
+    if queues:
+        raise Conflict(f"Nhóm {g.code} đang nằm trong hàng đợi {', '.join(queues)}; hãy bỏ nhóm khỏi hàng đợi trước.")
+    fallback_of = list(db.scalars(select(VcGroup.code).where(VcGroup.fallback_group_id == g.id)))
+    if fallback_of:
+        raise Conflict(f"Nhóm {g.code} là nhóm dự phòng của {', '.join(fallback_of)}.")
+    if db.scalar(select(VcCall.id).where(VcCall.group_id == g.id, VcCall.status.in_(ACTIVE_STATUSES))):
+        raise Conflict(f"Nhóm {g.code} đang có cuộc gọi.")
+    db.execute(delete(VcMembership).where(VcMembership.group_id == g.id))
+    _gone(db, p, g, "group", f"nhóm trực video {g.code} – {g.name}")
+
+
+def delete_agent(db: Session, p: Principal, agent_id: str) -> None:
+    a = _get(db, p, VcAgent, agent_id, "điều phối viên")
+    if _has_calls(db, VcCall.agent_id, a.id):
+        raise Conflict(f"{a.display_name} đã có cuộc gọi, cần giữ cho báo cáo; hãy ngừng dùng "
+                       "(is_active = false) thay vì xóa.")
+    db.execute(delete(VcMembership).where(VcMembership.agent_id == a.id))
+    _gone(db, p, a, "agent", f"điều phối viên video {a.display_name}")
 
 
 def log_status(db: Session, agent: VcAgent, status: str, at) -> None:

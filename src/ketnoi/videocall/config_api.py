@@ -14,25 +14,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, File, Form, Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketnoi.audit.service import record
 from ketnoi.core import idempotency
-from ketnoi.core.errors import Conflict, ValidationFailed
+from ketnoi.core.errors import ValidationFailed
 from ketnoi.core.listing import ListParams, apply_search, paginate
-from ketnoi.identity.models import Organization
 from ketnoi.identity.principal import Principal
 from ketnoi.videocall import config
 from ketnoi.videocall import schemas as S
 from ketnoi.videocall.api import Actor, signed_or_user
 from ketnoi.videocall.models import (
-    ACTIVE_STATUSES,
     VcAgent,
-    VcCall,
     VcGroup,
     VcHotline,
-    VcMembership,
     VcPartner,
     VcQueue,
 )
@@ -122,13 +117,6 @@ def _scoped(stmt, model, p: Principal, organization_id: str):
     return stmt.where(model.organization_id == organization_id) if organization_id else stmt
 
 
-def _org_param(db: Session, organization_id: str | None) -> str | None:
-    """The ``organization_id`` a system administrator names for a new object: it must exist."""
-    if organization_id and db.get(Organization, organization_id) is None:
-        raise ValidationFailed.field("organization_id", "Tổ chức không tồn tại.")
-    return organization_id
-
-
 def _merge(model: type[BaseModel], current: dict[str, Any], patch: dict[str, Any]) -> BaseModel:
     unknown = sorted(set(patch) - set(model.model_fields))
     if unknown:
@@ -141,76 +129,12 @@ def _merge(model: type[BaseModel], current: dict[str, Any], patch: dict[str, Any
         raise ValidationFailed("Dữ liệu không hợp lệ: " + "; ".join(x["message"] for x in errors), errors) from None
 
 
-def _agent_ids(db: Session, group_id: str) -> list[str]:
-    return [a.id for _, a in config.group_members(db, group_id)]
-
-
-def _group_ids(db: Session, agent_id: str) -> list[str]:
-    return list(db.scalars(select(VcMembership.group_id).where(VcMembership.agent_id == agent_id)
-                           .order_by(VcMembership.position, VcMembership.group_id)))
-
-
 def group_out(db: Session, g: VcGroup) -> dict[str, Any]:
-    return {**GroupOut.model_validate(g).model_dump(exclude={"agent_ids"}), "agent_ids": _agent_ids(db, g.id)}
+    return {**GroupOut.model_validate(g).model_dump(exclude={"agent_ids"}), "agent_ids": config.agent_ids_of(db, g.id)}
 
 
 def agent_out(db: Session, a: VcAgent) -> dict[str, Any]:
-    return {**AgentOut.model_validate(a).model_dump(exclude={"group_ids"}), "group_ids": _group_ids(db, a.id)}
-
-
-def _gone(db: Session, p: Principal, obj, kind: str, label: str) -> None:
-    record(db, p, f"videocall.{kind}.deleted", f"vc_{kind}", obj.id, organization_id=obj.organization_id,
-           summary=f"Xóa {label}")
-    db.delete(obj)
-    db.flush()
-
-
-def _has_calls(db: Session, column, value: str) -> bool:
-    return db.scalar(select(VcCall.id).where(column == value).limit(1)) is not None
-
-
-# --- deletions (also used by the console pages) ------------------------------------------------------
-def delete_hotline_row(db: Session, p: Principal, hotline_id: str) -> None:
-    h = config._get(db, p, VcHotline, hotline_id, "hotline")
-    if _has_calls(db, VcCall.hotline_id, h.id):
-        raise Conflict(f"Hotline {h.number} đã có cuộc gọi, cần giữ cho báo cáo; hãy tạm ngừng "
-                       "(is_active = false) thay vì xóa.")
-    _gone(db, p, h, "hotline", f"hotline video {h.number} – {h.name}")
-
-
-def delete_queue_row(db: Session, p: Principal, queue_id: str) -> None:
-    q = config._get(db, p, VcQueue, queue_id, "hàng đợi")
-    used = list(db.scalars(select(VcHotline.number).where(VcHotline.queue_id == q.id)))
-    if used:
-        raise Conflict(f"Hàng đợi {q.code} đang được hotline {', '.join(used)} dùng; hãy đổi hàng đợi của "
-                       "hotline trước.")
-    if db.scalar(select(VcCall.id).where(VcCall.queue_id == q.id, VcCall.status.in_(ACTIVE_STATUSES))):
-        raise Conflict(f"Hàng đợi {q.code} đang có cuộc gọi.")
-    _gone(db, p, q, "queue", f"hàng đợi video {q.code} – {q.name}")
-
-
-def delete_group_row(db: Session, p: Principal, group_id: str) -> None:
-    g = config._get(db, p, VcGroup, group_id, "nhóm")
-    queues = [q.code for q in db.scalars(select(VcQueue).where(VcQueue.organization_id == g.organization_id))
-              if g.id in (q.group_ids or [])]
-    if queues:
-        raise Conflict(f"Nhóm {g.code} đang nằm trong hàng đợi {', '.join(queues)}; hãy bỏ nhóm khỏi hàng đợi trước.")
-    fallback_of = list(db.scalars(select(VcGroup.code).where(VcGroup.fallback_group_id == g.id)))
-    if fallback_of:
-        raise Conflict(f"Nhóm {g.code} là nhóm dự phòng của {', '.join(fallback_of)}.")
-    if db.scalar(select(VcCall.id).where(VcCall.group_id == g.id, VcCall.status.in_(ACTIVE_STATUSES))):
-        raise Conflict(f"Nhóm {g.code} đang có cuộc gọi.")
-    db.execute(delete(VcMembership).where(VcMembership.group_id == g.id))
-    _gone(db, p, g, "group", f"nhóm trực video {g.code} – {g.name}")
-
-
-def delete_agent_row(db: Session, p: Principal, agent_id: str) -> None:
-    a = config._get(db, p, VcAgent, agent_id, "điều phối viên")
-    if _has_calls(db, VcCall.agent_id, a.id):
-        raise Conflict(f"{a.display_name} đã có cuộc gọi, cần giữ cho báo cáo; hãy ngừng dùng "
-                       "(is_active = false) thay vì xóa.")
-    db.execute(delete(VcMembership).where(VcMembership.agent_id == a.id))
-    _gone(db, p, a, "agent", f"điều phối viên video {a.display_name}")
+    return {**AgentOut.model_validate(a).model_dump(exclude={"group_ids"}), "group_ids": config.group_ids_of(db, a.id)}
 
 
 # --- hotlines -------------------------------------------------------------------------------------
@@ -236,7 +160,7 @@ def list_hotlines(db: DbDep, actor: ConfigActor, params: Annotated[ListParams, l
 def create_hotline(request: Request, data: S.HotlineIn, db: DbDep, actor: ConfigActor,
                    organization_id: Annotated[str | None, Query(max_length=64)] = None):
     return idempotency.run(request, db, scope_of(actor), data.model_dump(), lambda: config.save_hotline(
-        db, actor.principal, data, organization_id=_org_param(db, organization_id)), status_code=201, out=HotlineOut)
+        db, actor.principal, data, organization_id=organization_id), status_code=201, out=HotlineOut)
 
 
 @router.get("/hotlines/{vc_hotline_id}", response_model=HotlineOut, summary="Một hotline video")
@@ -262,7 +186,7 @@ def patch_hotline(request: Request, vc_hotline_id: str, patch: Patch, db: DbDep,
 @router.delete("/hotlines/{vc_hotline_id}", status_code=204,
                summary="Xóa hotline chưa có cuộc gọi (hotline đã có cuộc gọi: tạm ngừng thay vì xóa)")
 def delete_hotline(request: Request, vc_hotline_id: str, db: DbDep, actor: ConfigActor):
-    return idempotency.run(request, db, scope_of(actor), None, lambda: delete_hotline_row(
+    return idempotency.run(request, db, scope_of(actor), None, lambda: config.delete_hotline(
         db, actor.principal, vc_hotline_id), status_code=204)
 
 
@@ -285,7 +209,7 @@ def list_queues(db: DbDep, actor: ConfigActor, params: Annotated[ListParams, lis
 def create_queue(request: Request, data: S.QueueIn, db: DbDep, actor: ConfigActor,
                  organization_id: Annotated[str | None, Query(max_length=64)] = None):
     return idempotency.run(request, db, scope_of(actor), data.model_dump(), lambda: config.save_queue(
-        db, actor.principal, data, organization_id=_org_param(db, organization_id)), status_code=201, out=QueueOut)
+        db, actor.principal, data, organization_id=organization_id), status_code=201, out=QueueOut)
 
 
 @router.get("/queues/{vc_queue_id}", response_model=QueueOut, summary="Một hàng đợi video")
@@ -311,7 +235,7 @@ def patch_queue(request: Request, vc_queue_id: str, patch: Patch, db: DbDep, act
 
 @router.delete("/queues/{vc_queue_id}", status_code=204, summary="Xóa hàng đợi không còn hotline nào dùng")
 def delete_queue(request: Request, vc_queue_id: str, db: DbDep, actor: ConfigActor):
-    return idempotency.run(request, db, scope_of(actor), None, lambda: delete_queue_row(
+    return idempotency.run(request, db, scope_of(actor), None, lambda: config.delete_queue(
         db, actor.principal, vc_queue_id), status_code=204)
 
 
@@ -334,7 +258,7 @@ def list_groups(db: DbDep, actor: ConfigActor, params: Annotated[ListParams, lis
 def create_group(request: Request, data: S.GroupIn, db: DbDep, actor: ConfigActor,
                  organization_id: Annotated[str | None, Query(max_length=64)] = None):
     return idempotency.run(request, db, scope_of(actor), data.model_dump(), lambda: group_out(db, config.save_group(
-        db, actor.principal, data, organization_id=_org_param(db, organization_id))), status_code=201, out=GroupOut)
+        db, actor.principal, data, organization_id=organization_id)), status_code=201, out=GroupOut)
 
 
 @router.get("/groups/{vc_group_id}", response_model=GroupOut, summary="Một nhóm trực video")
@@ -361,7 +285,7 @@ def patch_group(request: Request, vc_group_id: str, patch: Patch, db: DbDep, act
 @router.delete("/groups/{vc_group_id}", status_code=204,
                summary="Xóa nhóm không còn hàng đợi nào dùng và không là nhóm dự phòng của nhóm khác")
 def delete_group(request: Request, vc_group_id: str, db: DbDep, actor: ConfigActor):
-    return idempotency.run(request, db, scope_of(actor), None, lambda: delete_group_row(
+    return idempotency.run(request, db, scope_of(actor), None, lambda: config.delete_group(
         db, actor.principal, vc_group_id), status_code=204)
 
 
@@ -433,7 +357,7 @@ def patch_agent(request: Request, vc_agent_id: str, patch: Patch, db: DbDep, act
     def run():
         a = config._get(db, actor.principal, VcAgent, vc_agent_id, "điều phối viên")
         current = {"user_id": a.user_id, "display_name": a.display_name, "is_active": a.is_active,
-                   "group_ids": _group_ids(db, a.id)}
+                   "group_ids": config.group_ids_of(db, a.id)}
         return agent_out(db, config.save_agent(db, actor.principal, _merge(S.AgentIn, current, patch), a.id))
 
     return idempotency.run(request, db, scope_of(actor), patch, run, out=AgentOut)
@@ -442,7 +366,7 @@ def patch_agent(request: Request, vc_agent_id: str, patch: Patch, db: DbDep, act
 @router.delete("/agents/{vc_agent_id}", status_code=204,
                summary="Xóa điều phối viên chưa có cuộc gọi (đã có: ngừng dùng thay vì xóa)")
 def delete_agent(request: Request, vc_agent_id: str, db: DbDep, actor: ConfigActor):
-    return idempotency.run(request, db, scope_of(actor), None, lambda: delete_agent_row(
+    return idempotency.run(request, db, scope_of(actor), None, lambda: config.delete_agent(
         db, actor.principal, vc_agent_id), status_code=204)
 
 
@@ -458,7 +382,7 @@ async def upload_media(request: Request, db: DbDep, actor: ConfigActor, file: An
 
     def run():
         f = config.add_media_file(db, actor.principal, name or file.filename or "", kind, content,
-                                  _org_param(db, organization_id))
+                                  organization_id)
         return {**config.describe_media(f), "size": f.size}
 
     return idempotency.run(request, db, scope_of(actor), payload, run, status_code=201, out=MediaOut)

@@ -3,7 +3,7 @@ hub events for the users of the call's organization who hold ``videocall.monitor
 
 ``videocall.call`` events carry only the call id and reach no browser (the runtime turns them into
 signalling pushes); this relay looks the call up once and re-publishes a small notice. Ringing events
-already carry their organization."""
+and agents' status changes (``videocall.agent_status``, VC-23/24) already carry their organization."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ketnoi.events import Event, EventBus, bus
 from ketnoi.videocall.models import VcCall
 
 log = logging.getLogger("ketnoi.videocall")
-SOURCES = ("videocall.call", "videocall.ringing", "videocall.ring_stopped")
+SOURCES = ("videocall.call", "videocall.ringing", "videocall.ring_stopped", "videocall.agent_status")
 
 
 def relay_for(database, target: EventBus) -> Callable[[Event], Future | None]:
@@ -30,9 +30,10 @@ def relay_for(database, target: EventBus) -> Callable[[Event], Future | None]:
                 org, status = call.organization_id, call.status
         if not org:
             return
-        target.publish(Event(type="videocall.monitor", org_id=org, permission="videocall.monitor",
-                             data={"call_id": call_id, "cause": ev.type, "what": ev.data.get("what", ""),
-                                   "status": status}))
+        data = {"call_id": call_id, "cause": ev.type, "what": ev.data.get("what", ""), "status": status}
+        if ev.type == "videocall.agent_status":
+            data.update(agent_id=str(ev.data.get("agent_id") or ""), status=str(ev.data.get("status") or ""))
+        target.publish(Event(type="videocall.monitor", org_id=org, permission="videocall.monitor", data=data))
 
     def relay(ev: Event) -> Future | None:
         """Never queries the database on the caller's thread (which may be the event loop): one worker

@@ -26,7 +26,7 @@ def _narrow(actor: Actor, f: R.VcFilters) -> R.VcFilters:
 def _endpoint(kind: str):
     report = REPORTS[kind]
 
-    def get(db: DbDep, actor: Annotated[Actor, signed_or_user("videocall.read")],
+    def get(db: DbDep, actor: Annotated[Actor, signed_or_user("videocall.reports")],
             f: Annotated[R.VcFilters, filters_q]) -> dict[str, Any]:
         f = _narrow(actor, f)
         p = actor.principal

@@ -239,7 +239,7 @@ def fmt(value: Any, kind: str) -> str:
 def _page(kind: str):
     report = REPORTS[kind]
 
-    def page(request: Request, db: DbDep, p: Annotated[Principal, console("videocall.read")],
+    def page(request: Request, db: DbDep, p: Annotated[Principal, console("videocall.reports")],
              f: Annotated[R.VcFilters, filters_q]):
         rows, total = report.rows(db, p, f, False)
         extra: dict[str, Any] = {}
@@ -257,7 +257,7 @@ def _page(kind: str):
                                                                               "week": "Tuần", "month": "Tháng"},
                       page_no=int(f.extra.get("page") or 1), **extra)
 
-    def export(request: Request, db: DbDep, p: Annotated[Principal, console("videocall.read")],
+    def export(request: Request, db: DbDep, p: Annotated[Principal, console("videocall.reports")],
                f: Annotated[R.VcFilters, filters_q]):
         rows, _ = report.rows(db, p, f, True)
         return xlsx_response(f"{report.title} ({report.features})", describe(db, f), report.cols, rows,
@@ -274,14 +274,14 @@ for _kind in REPORTS:
 
 
 @router.get("/reports")
-def reports_index(request: Request, db: DbDep, p: Annotated[Principal, console("videocall.read")]):
+def reports_index(request: Request, db: DbDep, p: Annotated[Principal, console("videocall.reports")]):
     return render(request, "vc_reports_index.html", p, title="Báo cáo gọi video", section="Gọi video", reports=REPORTS)
 
 
 @router.get("/monitor")
 def monitor(request: Request, db: DbDep, p: Annotated[Principal, console("videocall.monitor")]):
     """VC-24: the page draws the board from /api/v1/videocall/reports/live and redraws it on every
-    ``videocall.monitor`` hub event (and every 15 s, for agents' status changes)."""
+    ``videocall.monitor`` hub event (calls and agents' status changes, relayed by monitor.py) and every 15 s."""
     board = R.live(db, p, R.VcFilters())
     return render(request, "vc_monitor.html", p, title="Giám sát cuộc gọi video", section="Gọi video", board=board,
                   fmt=fmt)

@@ -396,6 +396,9 @@ def set_status(db: Session, agent: VcAgent, status: str, now: datetime | None = 
     if agent.status != status:
         agent.status, agent.status_since = status, now
         config.log_status(db, agent, status, now)
+        # VC-24: the live monitor redraws on this (relayed by videocall/monitor.py after the commit)
+        queue_event(db, Event(type="videocall.agent_status", org_id=agent.organization_id,
+                              permission="videocall.monitor", data={"agent_id": agent.id, "status": status}))
 
 
 def agent_presence(db: Session, p: Principal, status: str | None = None) -> VcAgent:

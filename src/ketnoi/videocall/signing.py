@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import re
 import secrets
 import time
 from datetime import datetime, timedelta
@@ -28,21 +27,24 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ketnoi.core.errors import NotAuthenticated
-from ketnoi.db.base import utcnow
-from ketnoi.knowledge.signing import (  # noqa: F401
+from ketnoi.core.signing import (  # noqa: F401  (re-exported for the video-call API, SDK and tests)
     HEADER_BODY,
     HEADER_KEY,
     HEADER_NONCE,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
     KEY_ID_RE,
+    NONCE_RE,
     SIGNED_HEADERS,
     SignatureRefused,
     body_sha256,
     canonical_request,
+    check_signed_request,
+    is_signed,
     sign,
     signed_headers,
 )
+from ketnoi.db.base import utcnow
 from ketnoi.settings import get_settings
 from ketnoi.videocall.models import VcAuthFailure, VcNonce, VcParticipant, VcPartner
 
@@ -51,7 +53,6 @@ JWT_AUDIENCE = "ketnoi-videocall"
 JWT_ISSUER = "ketnoi"
 ENVELOPE = "ketnoi-vc-1"
 MESSAGE_SKEW = 120  # seconds a signalling message's timestamp may be off
-NONCE_RE = re.compile(r"^[A-Za-z0-9._~\-]{8,100}$")
 
 
 def _server_key() -> str:
@@ -72,10 +73,6 @@ def partner_secret(p: VcPartner) -> str:
     return derive("partner", p.key_id, p.salt)
 
 
-def is_signed(headers) -> bool:
-    return any(headers.get(h) for h in SIGNED_HEADERS)
-
-
 def remember_nonce(db: Session, scope: str, nonce: str, ttl: timedelta) -> bool:
     """True the first time (scope, nonce) is seen within ``ttl``; the row is flushed at once."""
     now = utcnow()
@@ -86,33 +83,6 @@ def remember_nonce(db: Session, scope: str, nonce: str, ttl: timedelta) -> bool:
     except IntegrityError:
         return False
     return True
-
-
-def check_signature(headers, method: str, path: str, query: str, body: bytes, now: float, skew: int,
-                    find_secret) -> tuple[str, str]:
-    """The partner scheme's checks that need no database write; returns (key_id, nonce)."""
-    values = {h: (headers.get(h) or "").strip() for h in SIGNED_HEADERS}
-    missing = [h for h, v in values.items() if not v]
-    if missing:
-        raise SignatureRefused("missing_headers", "Yêu cầu ký thiếu tiêu đề: " + ", ".join(missing) + ".")
-    key_id, ts, nonce = values[HEADER_KEY], values[HEADER_TIMESTAMP], values[HEADER_NONCE]
-    if not KEY_ID_RE.match(key_id):
-        raise SignatureRefused("unknown_key", "Khóa API không tồn tại.")
-    secret = find_secret(key_id)
-    if not ts.isdigit() or len(ts) > 12:
-        raise SignatureRefused("bad_timestamp", f"{HEADER_TIMESTAMP} phải là số giây Unix (UTC).")
-    if abs(now - int(ts)) > skew:
-        raise SignatureRefused("stale", f"Yêu cầu quá hạn hoặc lệch giờ quá {skew} giây so với máy chủ; "
-                                        "hãy đồng bộ đồng hồ và ký lại.")
-    if not NONCE_RE.match(nonce):
-        raise SignatureRefused("bad_nonce", f"{HEADER_NONCE} phải dài 8–100 ký tự chữ, số hoặc . _ ~ -.")
-    digest = body_sha256(body)
-    if not hmac.compare_digest(values[HEADER_BODY].lower(), digest):
-        raise SignatureRefused("bad_body_hash", f"{HEADER_BODY} không khớp với nội dung gửi lên.")
-    expected = sign(secret, canonical_request(method, path, query, ts, nonce, digest))
-    if not hmac.compare_digest(values[HEADER_SIGNATURE].lower(), expected):
-        raise SignatureRefused("bad_signature", "Chữ ký không đúng.")
-    return key_id, nonce
 
 
 def verify_partner(db: Session, headers, method: str, path: str, query: str, body: bytes, *,
@@ -132,7 +102,7 @@ def verify_partner(db: Session, headers, method: str, path: str, query: str, bod
         return partner_secret(partner)
 
     try:
-        key_id, nonce = check_signature(headers, method, path, query, body, now, skew, find_secret)
+        key_id, nonce = check_signed_request(headers, method, path, query, body, now, skew, find_secret)
     except SignatureRefused as e:
         e.organization_id = found["p"].organization_id if "p" in found else None
         raise

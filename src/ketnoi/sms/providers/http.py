@@ -11,7 +11,6 @@ comes back per message (``response_id_path``, dotted, e.g. ``data.messages.0.id`
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -27,12 +26,11 @@ from ketnoi.sms.providers.base import (
     OutgoingSms,
     PermanentFailure,
     ProviderConfig,
-    ProviderSink,
     SubmitResult,
     TemporaryFailure,
 )
+from ketnoi.sms.providers.common import HttpPeerProvider, encode_or_refuse
 from ketnoi.sms.providers.config import HttpConfig
-from ketnoi.sms.providers.encoding import TooLong, encode
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -122,35 +120,11 @@ def parse_webhook(provider: str, s: HttpConfig, body: bytes, content_type: str) 
     return out
 
 
-class HttpProvider:
+class HttpProvider(HttpPeerProvider):
+    label = "HTTP"
+
     def __init__(self, cfg: ProviderConfig, settings: HttpConfig):
-        self.name, self.config, self.settings = cfg.name, cfg, settings
-        self._client: httpx.AsyncClient | None = None
-        self._window = asyncio.Semaphore(settings.window)
-        self._in_send = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._stopping = False
-        self.counters = {"submitted": 0, "failed": 0}
-        self.last_error: str | None = None
-
-    async def start(self, sink: ProviderSink) -> None:
-        self._stopping = False
-        self._client = httpx.AsyncClient(timeout=self.settings.timeout)
-
-    async def stop(self) -> None:
-        self._stopping = True
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout=self.settings.timeout + 1)
-        except TimeoutError:
-            pass
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    def status(self) -> dict:
-        state = "stopped" if self._client is None else ("error" if self.last_error else "ready")
-        return {"state": state, "in_flight": self._in_send, "error": self.last_error, **self.counters}
+        super().__init__(cfg, settings)
 
     def build_request(self, sms: OutgoingSms, now: float | None = None) -> tuple[bytes, dict[str, str]]:
         s = self.settings
@@ -174,32 +148,19 @@ class HttpProvider:
         return body, headers
 
     async def send(self, sms: OutgoingSms) -> SubmitResult:
-        if self._client is None or self._stopping:
-            raise TemporaryFailure("Nhà cung cấp HTTP chưa chạy hoặc đang dừng.", "stopping")
-        try:
-            enc = encode(sms.text, max_parts=255)
-        except TooLong as exc:
-            raise PermanentFailure(str(exc), "too_long") from None
+        self._check_running()
+        enc = encode_or_refuse(sms.text, max_parts=255)
         body, headers = self.build_request(sms)
-        self._in_send += 1
-        self._idle.clear()
-        try:
+        with self._sends.sending():
             async with self._window:
                 try:
-                    r = await self._client.post(self.settings.url, content=body, headers=headers)
+                    r = await self._client.post(self.settings.url, content=body, headers=headers)  # type: ignore[union-attr]
                 except httpx.HTTPError as exc:
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     raise TemporaryFailure(f"Không gọi được API nhà mạng: {self.last_error}", "unreachable") from None
             pid = self._check(r)
             self.counters["submitted"] += 1
             return SubmitResult([pid or sms.message_id], enc.parts, enc.encoding)
-        except (TemporaryFailure, PermanentFailure):
-            self.counters["failed"] += 1
-            raise
-        finally:
-            self._in_send -= 1
-            if self._in_send == 0:
-                self._idle.set()
 
     def _check(self, r: httpx.Response) -> str | None:
         s = self.settings

@@ -21,7 +21,6 @@ request; compare in constant time):
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -34,12 +33,12 @@ from ketnoi.sms.providers.base import (
     OutgoingSms,
     PermanentFailure,
     ProviderConfig,
-    ProviderSink,
     SubmitResult,
     TemporaryFailure,
 )
+from ketnoi.sms.providers.common import HttpPeerProvider, encode_or_refuse
 from ketnoi.sms.providers.config import KannelConfig
-from ketnoi.sms.providers.encoding import TooLong, encode, reference_for
+from ketnoi.sms.providers.encoding import reference_for
 
 GATEWAY_PREFIX = "/api/v1/sms/gateway/kannel"
 DLR_TYPES = {1: "delivered", 2: "failed", 4: "accepted", 8: "accepted", 16: "failed"}
@@ -102,48 +101,19 @@ def parse_dlr(provider: str, q: dict[str, str]) -> DeliveryReceipt | None:
     return DeliveryReceipt(provider, pid, status, error, _time(q.get("t")))  # type: ignore[arg-type]
 
 
-class KannelProvider:
+class KannelProvider(HttpPeerProvider):
+    # Kannel reports to the gateway endpoints, which store through the core directly.
+    label = "Kannel"
+    counter_names = ("submitted", "parts", "failed")
+
     def __init__(self, cfg: ProviderConfig, settings: KannelConfig):
-        self.name, self.config, self.settings = cfg.name, cfg, settings
-        self._client: httpx.AsyncClient | None = None
-        self._window = asyncio.Semaphore(settings.window)
-        self._in_send = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._stopping = False
-        self.counters = {"submitted": 0, "parts": 0, "failed": 0}
-        self.last_error: str | None = None
-
-    async def start(self, sink: ProviderSink) -> None:
-        # Kannel reports to the gateway endpoints, which store through the core directly.
-        self._sink, self._stopping = sink, False
-        self._client = httpx.AsyncClient(timeout=self.settings.timeout)
-
-    async def stop(self) -> None:
-        self._stopping = True
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout=self.settings.timeout + 1)
-        except TimeoutError:
-            pass
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    def status(self) -> dict:
-        state = "stopped" if self._client is None else ("error" if self.last_error else "ready")
-        return {"state": state, "in_flight": self._in_send, "error": self.last_error, **self.counters}
+        super().__init__(cfg, settings)
 
     async def send(self, sms: OutgoingSms) -> SubmitResult:
-        if self._client is None or self._stopping:
-            raise TemporaryFailure("Nhà cung cấp Kannel chưa chạy hoặc đang dừng.", "stopping")
-        try:
-            enc = encode(sms.text, reference=reference_for(sms.message_id), max_parts=self.settings.max_parts,
-                         force_ucs2=self.settings.force_ucs2)
-        except TooLong as exc:
-            raise PermanentFailure(str(exc), "too_long") from None
-        self._in_send += 1
-        self._idle.clear()
-        try:
+        self._check_running()
+        enc = encode_or_refuse(sms.text, reference=reference_for(sms.message_id), max_parts=self.settings.max_parts,
+                               force_ucs2=self.settings.force_ucs2)
+        with self._sends.sending():
             ids = []
             for i in range(enc.parts):
                 part_id = f"{sms.message_id}.{i + 1}" if enc.parts > 1 else sms.message_id
@@ -151,13 +121,6 @@ class KannelProvider:
                 ids.append(part_id)
             self.counters["submitted"] += 1
             return SubmitResult(ids, enc.parts, enc.encoding)
-        except (TemporaryFailure, PermanentFailure):
-            self.counters["failed"] += 1
-            raise
-        finally:
-            self._in_send -= 1
-            if self._in_send == 0:
-                self._idle.set()
 
     async def _submit(self, sms: OutgoingSms, enc, i: int, part_id: str) -> None:
         s = self.settings

@@ -58,8 +58,9 @@ from ketnoi.sms.providers.base import (
     SubmitResult,
     TemporaryFailure,
 )
+from ketnoi.sms.providers.common import SendTracker, encode_or_refuse
 from ketnoi.sms.providers.config import SmppConfig
-from ketnoi.sms.providers.encoding import TooLong, encode, reference_for
+from ketnoi.sms.providers.encoding import reference_for
 from ketnoi.sms.providers.reassembly import Reassembler
 
 log = logging.getLogger(__name__)
@@ -255,12 +256,10 @@ class SmppProvider:
         self._tasks: set[asyncio.Task] = set()
         self._reasm = Reassembler(settings.mo_timeout_seconds)
         self._held: dict[tuple, asyncio.TimerHandle] = {}
-        self._in_send = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
         self._bound_event = asyncio.Event()
         self.counters = {"submitted": 0, "parts": 0, "failed": 0, "throttled": 0, "resent_in_doubt": 0,
                          "received": 0, "receipts": 0}
+        self._sends = SendTracker(self.counters)
         modes = ["trx"] if settings.bind_mode == "transceiver" else ["tx", "rx"]
         self.conns = [_Conn(self, m, i) for i in range(settings.binds) for m in modes]
         self._janitor: asyncio.Task | None = None
@@ -277,8 +276,7 @@ class SmppProvider:
         """Refuse new sends, let in-flight sends finish, store held incoming parts, unbind."""
         self._stopping = True
         self._bound_changed()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), timeout=self.settings.response_timeout + 1)
+        await self._sends.wait_idle(self.settings.response_timeout + 1)
         for timer in self._held.values():
             timer.cancel()
         self._held.clear()
@@ -342,22 +340,10 @@ class SmppProvider:
     async def send(self, sms: OutgoingSms) -> SubmitResult:
         if self._stopping or self._sink is None:
             raise TemporaryFailure("Nhà cung cấp SMPP chưa chạy hoặc đang dừng.", "stopping")
-        try:
-            enc = encode(sms.text, reference=reference_for(sms.message_id), max_parts=self.settings.max_parts,
-                         force_ucs2=self.settings.force_ucs2)
-        except TooLong as exc:
-            raise PermanentFailure(str(exc), "too_long") from None
-        self._in_send += 1
-        self._idle.clear()
-        try:
+        enc = encode_or_refuse(sms.text, reference=reference_for(sms.message_id), max_parts=self.settings.max_parts,
+                               force_ucs2=self.settings.force_ucs2)
+        with self._sends.sending():
             return await self._send(sms, enc)
-        except (TemporaryFailure, PermanentFailure):
-            self.counters["failed"] += 1
-            raise
-        finally:
-            self._in_send -= 1
-            if self._in_send == 0:
-                self._idle.set()
 
     async def _send(self, sms: OutgoingSms, enc) -> SubmitResult:
         base = self._addresses(sms)
