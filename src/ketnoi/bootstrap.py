@@ -29,7 +29,7 @@ DEFAULT_GROUPS: dict[str, tuple[str, str, list[str]]] = {
                         "reports.delete", "reports.export", "reports.dashboard", "catalog", "catalog.*.read",
                         "knowledge.read", "knowledge.search", "sms", "sms.inbox", "sms.send", "sms.history",
                         "callcenter.agent*", "telephony", "telephony.calls.*", "telephony.recordings",
-                        "videocall", "videocall.answer", "videocall.read"]),
+                        "videocall", "videocall.answer", "videocall.read", "videocall.reports"]),
     "LANH_DAO": ("Lãnh đạo đơn vị", "Phân công, phê duyệt kết quả xử lý của đơn vị.",
                  ["home", "reports", "reports.read", "reports.assign", "reports.approve", "reports.export",
                   "reports.dashboard", "knowledge.search"]),

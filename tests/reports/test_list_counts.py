@@ -13,8 +13,10 @@ from sqlalchemy import event, select, text
 
 from ketnoi.core import listing
 from ketnoi.core.listing import ListParams
-from ketnoi.identity.models import Department, User
+from ketnoi.identity.models import Department, Organization, User
 from ketnoi.identity.rbac import permissions_of
+from ketnoi.identity.schemas import OrganizationPatch
+from ketnoi.identity.service import update_organization
 from ketnoi.reports import queries
 from ketnoi.reports import schemas as S
 from ketnoi.reports.models import Report, ReportSupportUnit
@@ -22,6 +24,7 @@ from ketnoi.reports.notify import unit_holders
 from ketnoi.reports.service import create_report, delete_report, transition
 from ketnoi.reports.workflow import Action, Status
 from tests.conftest import login
+from tests.factory import SYSTEM
 from tests.reports.factory import COORDINATOR_ROLES, MANAGER_ROLES, SPECIALIST_ROLES, ReportWorld
 from tests.reports.test_console import login_as
 
@@ -236,6 +239,12 @@ def test_unit_holders_in_one_query(rw, scoped):
     d = rw.world.dept
     rw.world.user("ld.cu", roles=MANAGER_ROLES, dept="A-ROOT", is_active=False)
     rw.world.user("ld.b", org="b", roles=MANAGER_ROLES, dept="B1")
+    # a group organization B no longer allows grants nothing there, though organization A allows it
+    rw.world.user("ld.b2", org="b", roles=MANAGER_ROLES + ["reports.create"], dept="B1")
+    with rw.db.session() as s:
+        org_b = s.get(Organization, rw.world.org_b)
+        kept = [g.id for g in org_b.groups if g.code != "G-ld.b2"]
+        update_organization(s, SYSTEM, rw.world.org_b, OrganizationPatch(group_ids=kept))
     cases = [(unit, perm) for unit in ("A-ROOT", "A-CHILD", "A-OTHER", "B1")
              for perm in ("reports.assign", "reports.approve", "reports.process", "reports.create", "reports",
                           "reports.delete")]
@@ -249,6 +258,9 @@ def test_unit_holders_in_one_query(rw, scoped):
         assert len(seen) == 1, seen
         found += bool(got)
     assert found >= 8
+    with rw.db.session() as s:
+        b_create = {u.id for u in unit_holders(s, d["B1"], "reports.create")}
+        assert b_create == _holders_one_by_one(s, d["B1"], "reports.create") == set()
     with rw.db.session() as s:  # the sub-unit has no manager: its parent's answers
         assert {u.id for u in unit_holders(s, d["A-CHILD"], "reports.assign")} == {rw.manager}
         assert unit_holders(s, None, "reports.assign") == []

@@ -56,7 +56,7 @@ def sign(secret: str, canonical: str) -> str:
 
 def signed_headers(key_id: str, secret: str, method: str, path: str, query: str = "", body: bytes = b"", *,
                    timestamp: int | None = None, nonce: str | None = None) -> dict[str, str]:
-    """Headers a client adds to one request (used by ``knowledge.client.KnowledgeClient`` and the tests)."""
+    """Headers a client adds to one request (``knowledge.client.KnowledgeClient``, the tests)."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
     nonce = nonce or secrets.token_hex(16)
     digest = body_sha256(body)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import exists, literal_column, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, bindparam, literal_column, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from ketnoi.core.errors import ValidationFailed
 from ketnoi.core.phone import normalize_phone
@@ -56,25 +56,43 @@ def _implying(permission: str) -> set[str]:
     return out
 
 
-def unit_holders(db: Session, unit_id: str | None, permission: str) -> list[User]:
-    """Active users of the unit holding ``permission``; if none, those of the nearest parent unit.
-    One statement: the unit and its ancestors (a recursive walk up ``parent_id``), their users who
-    hold the permission through a group of their organization (``rbac.permissions_of``)."""
-    if not unit_id:
-        return []
+_HOLDERS: dict[tuple[str, int], Select] = {}
+
+
+def _holders_query(permission: str) -> Select:
+    """Users of the unit ``:unit_id`` and of each unit above it (``depth`` 0, 1, …) who are active
+    and hold ``permission`` through a group enabled in their organization (``rbac.permissions_of``).
+    Built once per permission (and role catalogue): building it costs more than running it."""
+    key = (permission, len(CATALOG))
+    if key in _HOLDERS:
+        return _HOLDERS[key]
     up = select(Department.id, Department.parent_id, literal_column("0").label("depth")).where(
-        Department.id == unit_id).cte("up", recursive=True)
+        Department.id == bindparam("unit_id")).cte("up", recursive=True)
     up = up.union_all(select(Department.id, Department.parent_id, (up.c.depth + 1).label("depth"))
                       .join(up, Department.id == up.c.parent_id))
-    granted = exists().where(
-        user_groups.c.user_id == User.id, group_roles.c.group_id == user_groups.c.group_id,
-        Role.id == group_roles.c.role_id, Role.code.in_(_implying(permission)),
-        or_(User.organization_id.is_(None), exists().where(
-            organization_groups.c.group_id == user_groups.c.group_id,
-            organization_groups.c.organization_id == User.organization_id)))
-    holds = or_(User.is_sysadmin.is_(True), granted) if permission in CATALOG else granted
-    rows = db.execute(select(User, up.c.depth).join(up, User.department_id == up.c.id)
-                      .where(User.is_active.is_(True), holds).order_by(up.c.depth, User.username)).all()
+    member = aliased(User)
+    granted = (select(user_groups.c.user_id)
+               .join(group_roles, group_roles.c.group_id == user_groups.c.group_id)
+               .join(Role, Role.id == group_roles.c.role_id)
+               .join(member, member.id == user_groups.c.user_id)
+               .outerjoin(organization_groups, and_(organization_groups.c.group_id == user_groups.c.group_id,
+                                                    organization_groups.c.organization_id == member.organization_id))
+               .where(Role.code.in_(sorted(_implying(permission))),
+                      or_(member.organization_id.is_(None), organization_groups.c.group_id.is_not(None))))
+    holds = User.id.in_(granted)
+    if permission in CATALOG:
+        holds = or_(User.is_sysadmin.is_(True), holds)
+    stmt = _HOLDERS[key] = (select(User, up.c.depth).join(up, User.department_id == up.c.id)
+                            .where(User.is_active.is_(True), holds).order_by(up.c.depth, User.username))
+    return stmt
+
+
+def unit_holders(db: Session, unit_id: str | None, permission: str) -> list[User]:
+    """Active users of the unit holding ``permission``; if none, those of the nearest parent unit.
+    One statement: the unit and its ancestors by a recursive walk up ``parent_id``."""
+    if not unit_id:
+        return []
+    rows = db.execute(_holders_query(permission), {"unit_id": unit_id}).all()
     return [u for u, depth in rows if depth == rows[0][1]]
 
 

@@ -1,20 +1,16 @@
 """How a text travels as SMS: GSM 7-bit default alphabet or UCS-2 (3GPP TS 23.038 §6.2.1), and how
 many concatenated parts it takes (TS 23.040 §9.2.3.24.1: a 6-octet UDH leaves 153 septets or 67
-UCS-2 characters per part). Pure functions; the providers do the actual encoding."""
+UCS-2 characters per part). Pure functions over the alphabet of ``providers.encoding``, which does
+the actual encoding."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# TS 23.038 §6.2.1 default alphabet (one septet each) and the extension table (escape + one septet)
-GSM7_BASIC = set(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-GSM7_EXTENDED = set("^{}\\[~]|€\f")
+from ketnoi.sms.providers.encoding import PART_GSM7, PART_UCS2, SINGLE_GSM7, SINGLE_UCS2, septet_count
 
-SINGLE = {"gsm7": 160, "ucs2": 70}
-CONCATENATED = {"gsm7": 153, "ucs2": 67}
+SINGLE = {"gsm7": SINGLE_GSM7, "ucs2": SINGLE_UCS2}
+CONCATENATED = {"gsm7": PART_GSM7, "ucs2": PART_UCS2}
 
 
 @dataclass(frozen=True)
@@ -26,15 +22,7 @@ class Layout:
 
 def gsm7_septets(text: str) -> int | None:
     """Septets the text needs in the GSM default alphabet, or None when a character is outside it."""
-    n = 0
-    for ch in text:
-        if ch in GSM7_BASIC:
-            n += 1
-        elif ch in GSM7_EXTENDED:
-            n += 2
-        else:
-            return None
-    return n
+    return septet_count(text)
 
 
 def layout(text: str) -> Layout:

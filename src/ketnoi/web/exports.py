@@ -41,12 +41,12 @@ def parse_day(value: str | None, tz: ZoneInfo) -> datetime | None:
         return None
 
 
-def xlsx_download(request: Request, list_path: str, *, total: int, limit: int, start_job: Callable[[], Any],
-                  write: Callable[[Path], int], audit: Callable[[int], object],
+def xlsx_download(request: Request, list_path: str, *, total: int, limit: int,
+                  start_job: Callable[[], Any], write: Callable[[Path], int], audit: Callable[[int], object],
                   file_name: Callable[[], str]) -> Response:
-    """The list as .xlsx: written now (``write(path)`` returns the row count, then ``audit(rows)``)
-    when it has at most ``limit`` rows, named ``file_name()``, otherwise a job from ``start_job()`` whose progress page the
-    browser is sent to, with a way back to ``list_path`` and its query."""
+    """The list as .xlsx, named ``file_name()``: written now when it has at most ``limit`` rows
+    (``write(path)`` returns the row count, then ``audit(rows)``), otherwise a job from ``start_job()``
+    whose progress page the browser is sent to, with a way back to ``list_path`` and its query."""
     if total > limit:
         job = start_job()
         back = list_path + (f"?{request.url.query}" if request.url.query else "")

@@ -253,3 +253,75 @@ def test_forked_2xx_reach_the_tu():
     net.flush()
     tags = [e.response.to_addr.tag for e in net.take(a, ResponseReceived) if e.response.status == 200]
     assert len(tags) == 2 and "other-fork" in tags and tx.state.value == "accepted"
+
+
+def invite_2xx_sent(net: FakeNetwork, src: Address, after: float = -1.0) -> list[float]:
+    """When ``src`` sent a 2xx to an INVITE (first send and retransmissions)."""
+    return [t for t, s, _, d in net.wire if s == src and t > after and d.startswith(b"SIP/2.0 2")
+            and parse_message(d).cseq.method == "INVITE"]
+
+
+def answered_with_acks_lost(extra_ok_headers=()):
+    """Alice calls Bob, Bob answers, every ACK from Alice is lost on the way."""
+    net, alice, a, bob, b = pair(lambda data, src, dst: data.startswith(b"ACK"))
+    req = invite()
+    client_tx = alice.send_request(req, b, net.now)
+    net.flush()
+    (incoming,) = net.take(b, RequestReceived)
+    bob.respond(incoming.transaction, 200, now=net.now, headers=[("Contact", "<sip:bob@127.0.0.1:5080>")])
+    net.flush()
+    ok = next(e for e in net.take(a, ResponseReceived) if e.response.status == 200)
+    dialog = Dialog.from_uac(req, ok.response)
+    alice.send_ack(dialog.create_ack(req), b, net.now, client_tx)
+    return net, alice, bob, b, dialog, incoming.transaction
+
+
+def test_a_bye_after_a_lost_ack_stops_the_2xx_retransmissions():
+    # Control: with no BYE the 2xx goes on until Timer L (64·T1), which reports the missing ACK.
+    net, _, _, b, _, _ = answered_with_acks_lost()
+    net.run(40)
+    assert len(invite_2xx_sent(net, b)) > 5 and len(net.take(b, TransactionTimeout)) == 1
+    # The same call, hung up by Alice at t=2: the BYE shows the ACK was lost (§13.3.1.4).
+    net, alice, bob, b, dialog, server_tx = answered_with_acks_lost()
+    net.run(2.0)
+    before = len(invite_2xx_sent(net, b))
+    assert before >= 3 and not server_tx.ack_received  # first 200 + retransmissions at 0.5, 1.5
+    alice.send_request(dialog.create_request("BYE"), b, net.now)
+    net.flush()
+    (bye,) = net.take(b, RequestReceived)
+    assert bye.request.method == "BYE" and server_tx.ack_received and bob.stats["ack_inferred"] == 1
+    bob.respond(bye.transaction, 200, now=net.now)
+    net.run(40)
+    assert invite_2xx_sent(net, b, after=2.0) == []  # not one more 2xx after the BYE
+    assert net.take(b, TransactionTimeout) == [] and net.take(b, AckReceived) == []
+    assert not bob._servers and not bob._accepted and not bob._accepted_calls  # Timer L still ended it
+
+
+def test_only_requests_that_prove_the_2xx_arrived_stop_it():
+    net, alice, _, b, dialog, server_tx = answered_with_acks_lost()
+    # UPDATE may be sent in the early dialog (RFC 3311): it does not prove the 2xx arrived.
+    alice.send_request(dialog.create_request("UPDATE"), b, net.now)
+    # A BYE of another dialog (other From tag) in the same call does not either.
+    stranger = dialog.create_request("BYE")
+    stranger.headers.set("From", str(stranger.from_addr.with_tag("someone-else")))
+    alice.send_request(stranger, b, net.now)
+    net.run(1.0)
+    assert not server_tx.ack_received and len(net.take(b, RequestReceived)) == 2
+    net.run(5.0)
+    assert len(invite_2xx_sent(net, b, after=1.0)) >= 2
+    # A re-INVITE does (§14.1: no new INVITE while the first is in progress).
+    alice.send_request(dialog.create_request("INVITE"), b, net.now)
+    net.flush()
+    assert server_tx.ack_received
+    net.run(40)
+    assert invite_2xx_sent(net, b, after=5.0) == [] and net.take(b, TransactionTimeout) == []
+
+
+def test_the_tu_can_declare_the_ack_received():
+    net, _, bob, b, _, server_tx = answered_with_acks_lost()
+    net.run(1.0)
+    bob.acknowledged(server_tx, net.now)
+    assert bob.get_timer() is not None  # still scheduled: Timer L will end it
+    net.run(40)
+    assert invite_2xx_sent(net, b, after=1.0) == [] and net.take(b, TransactionTimeout) == []
+    assert server_tx.terminated and not bob._servers

@@ -17,9 +17,11 @@ from ketnoi.telephony.pbx.web_common import (
     CODEC_CHOICES,
     YES_NO,
     codecs_in,
+    delete_then_back,
     done,
     form,
     lines,
+    list_page,
     org_options,
     org_scope,
     page,
@@ -46,17 +48,6 @@ COLLECTION_URLS = {"extensions": "/telephony/extensions/", "trunks": "/telephony
 
 def _enabled(v: bool) -> str:
     return "Đang bật" if v else "Đang tắt"
-
-
-def _org_filter(db, p: Principal) -> list[Filter]:
-    return [Filter("organization_id", "Tổ chức", org_options(db))] if p.is_sysadmin else []
-
-
-def _list(request, db, p, org_id, title, page_obj, rows, columns, sort, new_url, can_write, hint, filters=(),
-          links=()):
-    return page(request, db, p, "pbx_list.html", org_id, title=title, page=page_obj, rows=rows, columns=columns,
-                sort=sort, row_actions=can_write, new_url=new_url if can_write else "", search_hint=hint,
-                filters=_org_filter(db, p) + list(filters), extra_links=list(links), org_switch=False)
 
 
 # --- general settings and apply -----------------------------------------------------------------
@@ -210,11 +201,12 @@ def extension_list(request: Request, db: DbDep, p: Principal = console("telephon
                          Action("Xóa", f"/telephony/extensions/{e.id}/delete", "post", cls="danger",
                                 confirm=f"Xóa máy nhánh {e.number}? Điện thoại đang đăng ký sẽ bị ngắt sau khi "
                                         "áp dụng.")] if can_write else []) for e in pg.items]
-    return _list(request, db, p, org_id, "Máy nhánh", pg, rows,
-                 [Column("Số máy", "number"), Column("Tên hiển thị", "display_name"), Column("Số hiển thị gọi ra"),
-                  Column("Codec"), Column("Ghi âm"), Column("Trạng thái", "enabled")],
-                 params.sort or "number", with_org("/telephony/extensions/new", p, org_id), can_write,
-                 "Số máy hoặc tên…", [Filter("enabled", "Trạng thái", YES_NO)])
+    return list_page(request, db, p, org_id, "Máy nhánh", pg, rows,
+                     [Column("Số máy", "number"), Column("Tên hiển thị", "display_name"),
+                      Column("Số hiển thị gọi ra"), Column("Codec"), Column("Ghi âm"),
+                      Column("Trạng thái", "enabled")],
+                     params.sort or "number", with_org("/telephony/extensions/new", p, org_id), can_write,
+                     "Số máy hoặc tên…", [Filter("enabled", "Trạng thái", YES_NO)])
 
 
 def _ext_values(e) -> dict:
@@ -283,13 +275,8 @@ async def extension_update(extension_id: str, request: Request, db: DbDep,
 @router.post("/extensions/{extension_id}/delete")
 def extension_delete(extension_id: str, db: DbDep, p: Principal = console("telephony.extensions.write")):
     e = extensions.get_extension(db, p, extension_id)
-    back = with_org("/telephony/extensions", p, e.organization_id)
-    try:
-        extensions.delete_extension(db, p, e.id)
-    except DomainError as exc:
-        db.rollback()
-        return done(back, "Không xóa được: " + exc.detail, error=True)
-    return done(back, f"Đã xóa máy nhánh {e.number}.")
+    return delete_then_back(db, p, "/telephony/extensions", e.organization_id,
+                            lambda: extensions.delete_extension(db, p, e.id), f"Đã xóa máy nhánh {e.number}.")
 
 
 # --- trunks -------------------------------------------------------------------------------------
@@ -343,12 +330,13 @@ def trunk_list(request: Request, db: DbDep, p: Principal = console("telephony.tr
                 actions=[Action("Sửa", f"/telephony/trunks/{t.id}"),
                          Action("Xóa", f"/telephony/trunks/{t.id}/delete", "post", cls="danger",
                                 confirm=f"Xóa trunk {t.name}?")] if can_write else []) for t in pg.items]
-    return _list(request, db, p, org_id, "Trunk SIP", pg, rows,
-                 [Column("Tên", "name"), Column("Kiểu", "kind"), Column("Địa chỉ", "host"),
-                  Column("Tình trạng", "status"), Column("Kênh tối đa"), Column("Trạng thái")],
-                 params.sort or "name", with_org("/telephony/trunks/new", p, org_id), can_write, "Tên, địa chỉ…",
-                 [Filter("status", "Tình trạng", list(service.TRUNK_STATUS_LABELS.items())),
-                  Filter("enabled", "Trạng thái", YES_NO)])
+    return list_page(request, db, p, org_id, "Trunk SIP", pg, rows,
+                     [Column("Tên", "name"), Column("Kiểu", "kind"), Column("Địa chỉ", "host"),
+                      Column("Tình trạng", "status"), Column("Kênh tối đa"), Column("Trạng thái")],
+                     params.sort or "name", with_org("/telephony/trunks/new", p, org_id), can_write,
+                     "Tên, địa chỉ…",
+                     [Filter("status", "Tình trạng", list(service.TRUNK_STATUS_LABELS.items())),
+                      Filter("enabled", "Trạng thái", YES_NO)])
 
 
 @router.get("/trunks/new")
@@ -406,13 +394,8 @@ async def trunk_update(trunk_id: str, request: Request, db: DbDep, p: Principal 
 @router.post("/trunks/{trunk_id}/delete")
 def trunk_delete(trunk_id: str, db: DbDep, p: Principal = console("telephony.trunks.write")):
     t = extensions.get_trunk(db, p, trunk_id)
-    back = with_org("/telephony/trunks", p, t.organization_id)
-    try:
-        extensions.delete_trunk(db, p, t.id)
-    except DomainError as exc:
-        db.rollback()
-        return done(back, "Không xóa được: " + exc.detail, error=True)
-    return done(back, f"Đã xóa trunk {t.name}.")
+    return delete_then_back(db, p, "/telephony/trunks", t.organization_id,
+                            lambda: extensions.delete_trunk(db, p, t.id), f"Đã xóa trunk {t.name}.")
 
 
 # --- PIN sets -----------------------------------------------------------------------------------
@@ -435,9 +418,9 @@ def pin_list(request: Request, db: DbDep, p: Principal = console("telephony.pins
                                   Action("Xóa", f"/telephony/pin-sets/{s.id}/delete", "post", cls="danger",
                                          confirm=f"Xóa bộ mã PIN {s.name}?")] if can_write else [])
             for s in pg.items]
-    return _list(request, db, p, org_id, "Mã PIN gọi ra", pg, rows,
-                 [Column("Tên", "name"), Column("Mô tả"), Column("Số mã")], params.sort or "name",
-                 with_org("/telephony/pin-sets/new", p, org_id), can_write, "Tên bộ mã…")
+    return list_page(request, db, p, org_id, "Mã PIN gọi ra", pg, rows,
+                     [Column("Tên", "name"), Column("Mô tả"), Column("Số mã")], params.sort or "name",
+                     with_org("/telephony/pin-sets/new", p, org_id), can_write, "Tên bộ mã…")
 
 
 @router.get("/pin-sets/new")
@@ -487,13 +470,8 @@ async def pin_update(pin_set_id: str, request: Request, db: DbDep, p: Principal 
 @router.post("/pin-sets/{pin_set_id}/delete")
 def pin_delete(pin_set_id: str, db: DbDep, p: Principal = console("telephony.pinsets.write")):
     s = routes.get_pin_set(db, p, pin_set_id)
-    back = with_org("/telephony/pin-sets", p, s.organization_id)
-    try:
-        routes.delete_pin_set(db, p, s.id)
-    except DomainError as exc:
-        db.rollback()
-        return done(back, "Không xóa được: " + exc.detail, error=True)
-    return done(back, f"Đã xóa bộ mã PIN {s.name}.")
+    return delete_then_back(db, p, "/telephony/pin-sets", s.organization_id,
+                            lambda: routes.delete_pin_set(db, p, s.id), f"Đã xóa bộ mã PIN {s.name}.")
 
 
 router.include_router(web_routes.router)

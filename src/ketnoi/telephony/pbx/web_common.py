@@ -4,6 +4,7 @@ banner with its Apply button, form rendering, and turning form text (one item pe
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -11,9 +12,11 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
+from ketnoi.core.errors import DomainError
 from ketnoi.identity.models import Organization
 from ketnoi.identity.principal import Principal
 from ketnoi.telephony.pbx import service
+from ketnoi.web.crud import Filter
 from ketnoi.web.pages import render
 
 SECTION = "Tổng đài"
@@ -59,6 +62,32 @@ def form(request, db, p, org_id, title, fields, values, action, cancel, errors=N
     return page(request, db, p, template, org_id, status=status, title=title, fields=fields, values=values,
                 errors=errors or {}, form_error=form_error, action=action, cancel_url=cancel, extras=extras or [],
                 notice=notice, **ctx)
+
+
+def org_filter(db, p: Principal) -> list[Filter]:
+    """The organization filter of a list, for a system administrator only."""
+    return [Filter("organization_id", "Tổ chức", org_options(db))] if p.is_sysadmin else []
+
+
+def list_page(request, db, p, org_id, title, page_obj, rows, columns, sort, new_url, can_write, hint,
+              filters=(), links=()):
+    """pbx_list.html with the organization filter first, row actions and the 'new' button when writable."""
+    return page(request, db, p, "pbx_list.html", org_id, title=title, page=page_obj, rows=rows,
+                columns=columns, sort=sort, row_actions=can_write, new_url=new_url if can_write else "",
+                search_hint=hint,
+                filters=org_filter(db, p) + list(filters), extra_links=list(links), org_switch=False)
+
+
+def delete_then_back(db, p: Principal, list_url: str, org_id: str, delete: Callable[[], object],
+                     message: str) -> RedirectResponse:
+    """Runs ``delete()``; back to the list with ``message``, or with the reason it was refused."""
+    back = with_org(list_url, p, org_id)
+    try:
+        delete()
+    except DomainError as exc:
+        db.rollback()
+        return done(back, "Không xóa được: " + exc.detail, error=True)
+    return done(back, message)
 
 
 def lines(text: Any) -> list[str]:

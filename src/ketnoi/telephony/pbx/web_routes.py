@@ -12,7 +12,16 @@ from ketnoi.identity.principal import Principal
 from ketnoi.telephony.pbx import routes
 from ketnoi.telephony.pbx import schemas as S
 from ketnoi.telephony.pbx.models import Extension, InboundRoute, PinSet, SoundFile, Trunk
-from ketnoi.telephony.pbx.web_common import YES_NO, done, form, org_options, org_scope, page, with_org
+from ketnoi.telephony.pbx.web_common import (
+    YES_NO,
+    delete_then_back,
+    done,
+    form,
+    list_page,
+    org_options,
+    org_scope,
+    with_org,
+)
 from ketnoi.web.crud import (
     Action,
     Column,
@@ -29,10 +38,6 @@ from ketnoi.web.deps import DbDep, console
 router = APIRouter()
 PATTERN_HELP = ("Để trống = mọi số. Số cố định (1022) hoặc mẫu bắt đầu bằng _: X = 0-9, Z = 1-9, N = 2-9, "
                 "[1-5] = tập chữ số, . ở cuối = một hoặc nhiều ký tự bất kỳ, ! ở cuối = không hoặc nhiều.")
-
-
-def _org_filter(db, p):
-    return [Filter("organization_id", "Tổ chức", org_options(db))] if p.is_sysadmin else []
 
 
 # --- inbound routes -----------------------------------------------------------------------------
@@ -102,12 +107,11 @@ def inbound_list(request: Request, db: DbDep, p: Principal = console("telephony.
                         actions=[Action("Sửa", f"/telephony/inbound-routes/{r.id}"),
                                  Action("Xóa", f"/telephony/inbound-routes/{r.id}/delete", "post", cls="danger",
                                         confirm=f"Xóa tuyến gọi vào {r.name}?")] if can_write else []))
-    return page(request, db, p, "pbx_list.html", org_id, title="Tuyến gọi vào", page=pg, rows=rows,
-                columns=[Column("Tên", "name"), Column("DID", "did_pattern"), Column("Người gọi", "caller_pattern"),
-                         Column("Đích đến"), Column("Trạng thái")],
-                sort=params.sort or "did_pattern", row_actions=can_write, search_hint="Tên, số DID…",
-                new_url=with_org("/telephony/inbound-routes/new", p, org_id) if can_write else "",
-                filters=_org_filter(db, p) + [Filter("enabled", "Trạng thái", YES_NO)], org_switch=False)
+    return list_page(request, db, p, org_id, "Tuyến gọi vào", pg, rows,
+                     [Column("Tên", "name"), Column("DID", "did_pattern"),
+                      Column("Người gọi", "caller_pattern"), Column("Đích đến"), Column("Trạng thái")],
+                     params.sort or "did_pattern", with_org("/telephony/inbound-routes/new", p, org_id),
+                     can_write, "Tên, số DID…", [Filter("enabled", "Trạng thái", YES_NO)])
 
 
 @router.get("/inbound-routes/new")
@@ -166,13 +170,8 @@ async def inbound_update(inbound_route_id: str, request: Request, db: DbDep,
 @router.post("/inbound-routes/{inbound_route_id}/delete")
 def inbound_delete(inbound_route_id: str, db: DbDep, p: Principal = console("telephony.inbound.write")):
     r = routes.get_inbound(db, p, inbound_route_id)
-    back = with_org("/telephony/inbound-routes", p, r.organization_id)
-    try:
-        routes.delete_inbound(db, p, r.id)
-    except DomainError as exc:
-        db.rollback()
-        return done(back, "Không xóa được: " + exc.detail, error=True)
-    return done(back, f"Đã xóa tuyến gọi vào {r.name}.")
+    return delete_then_back(db, p, "/telephony/inbound-routes", r.organization_id,
+                            lambda: routes.delete_inbound(db, p, r.id), f"Đã xóa tuyến gọi vào {r.name}.")
 
 
 # --- outbound routes ----------------------------------------------------------------------------
@@ -238,13 +237,12 @@ def outbound_list(request: Request, db: DbDep, p: Principal = console("telephony
         rows.append(Row([str(r.position), r.name, pats, " → ".join(names.get(i, "?") for i in r.trunk_ids), pin,
                          "Đang bật" if r.enabled else "Đang tắt"],
                         url=f"/telephony/outbound-routes/{r.id}" if can_write else "", actions=actions))
-    return page(request, db, p, "pbx_list.html", org_id, title="Tuyến gọi ra", page=pg, rows=rows,
-                columns=[Column("Thứ tự", "position"), Column("Tên", "name"),
-                         Column("Mẫu (tiền tố bỏ|mẫu|thêm)"), Column("Trunk (dự phòng)"), Column("Mã PIN"),
-                         Column("Trạng thái")],
-                sort=params.sort or "position", row_actions=can_write, search_hint="Tên tuyến…",
-                new_url=with_org("/telephony/outbound-routes/new", p, org_id) if can_write else "",
-                filters=_org_filter(db, p) + [Filter("enabled", "Trạng thái", YES_NO)], org_switch=False)
+    return list_page(request, db, p, org_id, "Tuyến gọi ra", pg, rows,
+                     [Column("Thứ tự", "position"), Column("Tên", "name"),
+                      Column("Mẫu (tiền tố bỏ|mẫu|thêm)"), Column("Trunk (dự phòng)"), Column("Mã PIN"),
+                      Column("Trạng thái")],
+                     params.sort or "position", with_org("/telephony/outbound-routes/new", p, org_id),
+                     can_write, "Tên tuyến…", [Filter("enabled", "Trạng thái", YES_NO)])
 
 
 @router.get("/outbound-routes/new")

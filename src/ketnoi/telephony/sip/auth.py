@@ -1,7 +1,8 @@
 """HTTP Digest for SIP (RFC 3261 §22, RFC 7616 §3.4, RFC 8760): MD5 and SHA-256, ``qop=auth``.
 
-:class:`DigestServer` challenges and verifies (stateless HMAC nonces with expiry → ``stale=true``,
-nonce-count replay refused); :class:`DigestClient` answers challenges (trunks registering upstream).
+:class:`DigestServer` challenges and verifies, from the password or from a stored HA1 (RFC 8760 §3;
+stateless HMAC nonces with expiry → ``stale=true``, nonce-count replay refused);
+:class:`DigestClient` answers challenges (trunks registering upstream).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 from .errors import ParseError
 from .headers import canonical_name, format_auth, parse_auth
 from .message import Request, Response
-from .uri import parse_uri
+from .uri import SipURI, parse_uri
 
-__all__ = ["ALGORITHMS", "RFC8760_ORDER", "AuthResult", "DigestClient", "DigestServer", "digest_response"]
+__all__ = ["ALGORITHMS", "RFC8760_ORDER", "AuthResult", "DigestClient", "DigestServer", "digest_ha1",
+           "digest_response", "digest_response_from_ha1"]
 
 _HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 #: RFC 8760 §2.4 order (strongest first), for deployments whose phones skip unknown algorithms
@@ -37,11 +39,25 @@ def _hash(algorithm: str, text: str) -> str:
     return _HASHES[base](text.encode("utf-8")).hexdigest()
 
 
+def digest_ha1(algorithm: str, username: str, realm: str, password: str) -> str:
+    """``H(username:realm:password)``, what a server may store instead of the password (RFC 8760 §3;
+    for ``-sess`` algorithms this is the stored part, before nonce and cnonce are mixed in)."""
+    return _hash(algorithm, f"{username}:{realm}:{password}")
+
+
 def digest_response(*, algorithm: str, username: str, realm: str, password: str, method: str, uri: str,
                     nonce: str, nc: str | None = None, cnonce: str | None = None,
                     qop: str | None = None) -> str:
     """The ``response`` value of RFC 7616 §3.4.1 (``-sess`` variants included; qop ``auth`` only)."""
-    ha1 = _hash(algorithm, f"{username}:{realm}:{password}")
+    return digest_response_from_ha1(algorithm=algorithm, ha1=digest_ha1(algorithm, username, realm, password),
+                                    method=method, uri=uri, nonce=nonce, nc=nc, cnonce=cnonce, qop=qop)
+
+
+def digest_response_from_ha1(*, algorithm: str, ha1: str, method: str, uri: str, nonce: str,
+                             nc: str | None = None, cnonce: str | None = None, qop: str | None = None) -> str:
+    """The ``response`` value of RFC 7616 §3.4.1 from a stored ``H(username:realm:password)``; for
+    ``-sess`` algorithms it is hashed again with ``nonce:cnonce`` (§3.4.2)."""
+    ha1 = ha1.lower()
     if algorithm.upper().endswith("-SESS"):
         ha1 = _hash(algorithm, f"{ha1}:{nonce}:{cnonce}")
     ha2 = _hash(algorithm, f"{method}:{uri}")
@@ -67,10 +83,15 @@ class DigestServer:
     Nonces are ``timestamp.random.HMAC`` under ``secret`` (so several workers sharing the secret
     accept each other's nonces); they live ``nonce_ttl`` seconds, after which a correct answer gets
     ``stale=true``. The nonce-count of each nonce must grow (replay protection, RFC 7616 §3.3).
+
+    ``uri_without_user``: also accept a digest-uri that is the Request-URI's ``sip:host[:port]``
+    without its user part (SIPp's ``[authentication]`` writes that); the response hash still covers
+    the uri as sent, so only the binding to the Request-URI's user is relaxed.
     """
 
     def __init__(self, realm: str, secret: bytes | None = None, *, nonce_ttl: float = 300.0,
-                 algorithms: Sequence[str] = ALGORITHMS, max_tracked_nonces: int = 50_000) -> None:
+                 algorithms: Sequence[str] = ALGORITHMS, max_tracked_nonces: int = 50_000,
+                 uri_without_user: bool = False) -> None:
         unknown = [a for a in algorithms if a.upper() not in _HASHES]
         if unknown:
             raise ValueError(f"unsupported digest algorithms {unknown}")
@@ -81,6 +102,7 @@ class DigestServer:
         self.opaque = secrets.token_hex(8)
         self._last_nc: OrderedDict[str, int] = OrderedDict()
         self._max_tracked = max_tracked_nonces
+        self.uri_without_user = uri_without_user
 
     # ------------------------------------------------------------------ nonces
     def make_nonce(self, now: float) -> str:
@@ -115,10 +137,28 @@ class DigestServer:
             headers.append((name, value + (", stale=true" if stale else "")))
         return headers
 
-    def verify(self, request: Request, lookup: Callable[[str], str | None], now: float, *,
-               proxy: bool = False) -> AuthResult:
-        """Check the request's credentials for this realm. ``lookup(username)`` returns the
-        password (``None``: unknown user). Never raises on malformed credentials."""
+    def credentials(self, request: Request, *, proxy: bool = False) -> dict[str, str] | None:
+        """The parameters of the request's Digest credentials for this realm (``None``: none, or
+        malformed)."""
+        header = "proxy-authorization" if proxy else "authorization"
+        for value in request.headers.get_all(header):
+            try:
+                scheme, params = parse_auth(value)
+            except ParseError:
+                return None
+            if scheme.lower() == "digest" and params.get("realm") == self.realm:
+                return params
+        return None
+
+    def verify(self, request: Request, lookup: Callable[[str], str | None] | None, now: float, *,
+               proxy: bool = False, ha1_lookup: Callable[[str, str], str | None] | None = None) -> AuthResult:
+        """Check the request's credentials for this realm. Give exactly one of ``lookup(username)``,
+        which returns the password, or ``ha1_lookup(username, algorithm)``, which returns the stored
+        hex ``H(username:realm:password)`` for ``algorithm`` "MD5" or "SHA-256" (the ``-sess``
+        variants ask for their base algorithm; RFC 8760 §3). Either returns ``None`` for an unknown
+        user. Never raises on malformed credentials."""
+        if (lookup is None) == (ha1_lookup is None):
+            raise ValueError("give exactly one of lookup and ha1_lookup")
         header = "proxy-authorization" if proxy else "authorization"
         for value in request.headers.get_all(header):
             try:
@@ -126,11 +166,12 @@ class DigestServer:
             except ParseError:
                 return AuthResult(False, reason="malformed credentials")
             if scheme.lower() == "digest" and params.get("realm") == self.realm:
-                return self._verify_params(request, params, lookup, now)
+                return self._verify_params(request, params, lookup, ha1_lookup, now)
         return AuthResult(False, reason="no credentials")
 
-    def _verify_params(self, request: Request, params: dict[str, str], lookup: Callable[[str], str | None],
-                       now: float) -> AuthResult:
+    def _verify_params(self, request: Request, params: dict[str, str],
+                       lookup: Callable[[str], str | None] | None,
+                       ha1_lookup: Callable[[str, str], str | None] | None, now: float) -> AuthResult:
         username = params.get("username")
         nonce, uri, given = params.get("nonce"), params.get("uri"), params.get("response", "").lower()
         algorithm = params.get("algorithm", "MD5").upper()
@@ -143,7 +184,7 @@ class DigestServer:
             return AuthResult(False, username, reason="qop=auth with nc and cnonce required")
         try:
             nc = int(nc_text, 16)
-            if not _same_uri(uri, request):
+            if not _same_uri(uri, request, self.uri_without_user):
                 return AuthResult(False, username, reason="digest uri does not match the Request-URI")
         except ValueError:
             return AuthResult(False, username, reason="bad nc or uri")
@@ -152,14 +193,20 @@ class DigestServer:
         age = self._nonce_age(nonce, now)
         if age is None:
             return AuthResult(False, username, reason="unknown nonce")
-        password = lookup(username)
-        if password is None:
-            return AuthResult(False, username, reason="unknown user")
-        expected = digest_response(algorithm=algorithm, username=username, realm=self.realm,
-                                   password=password, method=request.method, uri=uri, nonce=nonce,
-                                   nc=nc_text, cnonce=cnonce, qop=qop)
-        if not hmac.compare_digest(expected, given):
-            return AuthResult(False, username, reason="wrong response")
+        try:  # undecodable bytes (kept as surrogates) cannot be hashed: refuse, do not raise
+            if ha1_lookup is not None:
+                ha1 = ha1_lookup(username, algorithm.removesuffix("-SESS"))
+            else:
+                password = lookup(username) if lookup is not None else None
+                ha1 = None if password is None else digest_ha1(algorithm, username, self.realm, password)
+            if not ha1:
+                return AuthResult(False, username, reason="unknown user")
+            expected = digest_response_from_ha1(algorithm=algorithm, ha1=ha1, method=request.method, uri=uri,
+                                                nonce=nonce, nc=nc_text, cnonce=cnonce, qop=qop)
+        except UnicodeEncodeError:
+            return AuthResult(False, username, reason="malformed credentials")
+        if not hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogateescape")):
+            return AuthResult(False, username, reason="wrong response")  # (bytes: str must be ASCII)
         if age > self.nonce_ttl or age < -5:
             return AuthResult(False, username, stale=True, reason="nonce expired")
         if nc <= self._last_nc.get(nonce, 0):
@@ -174,13 +221,21 @@ class DigestServer:
             self._last_nc.popitem(last=False)
 
 
-def _same_uri(digest_uri: str, request: Request) -> bool:
+def _same_uri(digest_uri: str, request: Request, without_user: bool = False) -> bool:
+    """The digest-uri names the Request-URI (RFC 7616 §3.4.6), or, with ``without_user``, its
+    host and port with no user part."""
     if digest_uri == str(request.uri):
         return True
     try:
-        return parse_uri(digest_uri).equivalent(request.uri)
+        parsed = parse_uri(digest_uri)
     except ParseError:
         return False
+    if parsed.equivalent(request.uri):
+        return True
+    target = request.uri
+    return (without_user and isinstance(parsed, SipURI) and isinstance(target, SipURI)
+            and parsed.user is None and parsed.scheme == target.scheme
+            and parsed.host.lower() == target.host.lower() and parsed.port == target.port)
 
 
 class DigestClient:

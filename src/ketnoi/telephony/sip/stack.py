@@ -58,6 +58,7 @@ class Outgoing(NamedTuple):
 
 class SipStack:
     """Transaction matching (§17.1.3, §17.2.3), CANCEL (§9.2), 2xx ACK routing (§13.2.2.4, §13.3.1.4),
+    the end of 2xx retransmissions once the peer shows it got the 2xx (:meth:`acknowledged`),
     the UAS checks of §8.2 (Max-Forwards → 483, URI scheme → 416, Require → 420), OPTIONS (§11),
     400/413/505 for malformed requests, and received/rport on the top Via (§18.2.1, RFC 3581).
 
@@ -83,6 +84,7 @@ class SipStack:
         self._servers: dict[tuple, ServerTransaction] = {}
         self._clients: dict[tuple, ClientTransaction] = {}
         self._accepted: dict[tuple[str, int], ServerInviteTransaction] = {}  # (Call-ID, CSeq) → 2xx sent
+        self._accepted_calls: dict[str, set[int]] = {}  # Call-ID → CSeqs in _accepted
         self._acks: dict[tuple[tuple, str], Request] = {}  # (client key, To tag) → ACK sent for that 2xx
         self._cancel_pending: set[tuple] = set()
         self._heap: list[tuple[float, int, ServerTransaction | ClientTransaction]] = []
@@ -152,8 +154,18 @@ class SipStack:
         if self.user_agent and "server" not in response.headers:
             response.headers.add("Server", self.user_agent)
         if isinstance(transaction, ServerInviteTransaction) and 200 <= response.status < 300:
-            self._accepted[(transaction.request.call_id, transaction.request.cseq.seq)] = transaction
+            call_id, seq = transaction.request.call_id, transaction.request.cseq.seq
+            self._accepted[(call_id, seq)] = transaction
+            self._accepted_calls.setdefault(call_id, set()).add(seq)
         self._run(transaction, transaction.send_response(response, now))
+
+    def acknowledged(self, transaction: ServerInviteTransaction, now: float) -> None:
+        """Stop retransmitting ``transaction``'s 2xx as if its ACK had arrived (§13.3.1.4); Timer L
+        then ends the transaction without a :class:`TransactionTimeout`. The stack does this by
+        itself when an in-dialog request shows the peer got the 2xx (the ACK was lost)."""
+        if not transaction.terminated and not transaction.ack_received:
+            transaction.acknowledge(now)
+            self._schedule(transaction)
 
     def respond(self, transaction: ServerTransaction, status: int, reason: str | None = None, *,
                 now: float, headers: list[tuple[str, str]] | tuple = (), body: bytes = b"",
@@ -273,6 +285,11 @@ class SipStack:
                 key = (tx.request.call_id, tx.request.cseq.seq)
                 if self._accepted.get(key) is tx:
                     del self._accepted[key]
+                    seqs = self._accepted_calls.get(key[0])
+                    if seqs is not None:
+                        seqs.discard(key[1])
+                        if not seqs:
+                            del self._accepted_calls[key[0]]
 
     def _send_cancel(self, invite: ClientInviteTransaction, now: float) -> ClientTransaction:
         headers = Headers()
@@ -348,6 +365,9 @@ class SipStack:
                 self._schedule(accepted)
             self._events.append(AckReceived(request, source, accepted))
             return
+        if request.method in ("BYE", "INVITE") and request.to_addr.tag is not None and \
+                request.call_id in self._accepted_calls:
+            self._peer_has_2xx(request, now)
         response_address = self._response_address(via, source)
         key = self._server_key(request, request.method)
         if request.method == "INVITE":
@@ -371,6 +391,21 @@ class SipStack:
         if request.method == "INVITE":
             self.respond(tx, 100, now=now)  # §17.2.1: stop the client's Timer A at once
         self._events.append(RequestReceived(request, tx, source))
+
+    def _peer_has_2xx(self, request: Request, now: float) -> None:
+        """A BYE or re-INVITE from the caller carrying the To tag of a 2xx we are still retransmitting,
+        with a higher CSeq, while no ACK came: stop the retransmissions (§13.3.1.4). A re-INVITE
+        shows the 2xx arrived (§14.1: no new INVITE while one is in progress); a BYE ends the dialog
+        whether or not it did (§15), so more 2xx would only make the peer log dead calls. Other
+        methods (UPDATE, INFO, PRACK…) may be sent in the early dialog and prove nothing."""
+        seq, from_tag, to_tag = request.cseq.seq, request.from_addr.tag, request.to_addr.tag
+        for invite_seq in list(self._accepted_calls.get(request.call_id, ())):
+            tx = self._accepted.get((request.call_id, invite_seq))
+            if (tx is None or tx.ack_received or invite_seq >= seq or tx.last_response is None
+                    or tx.request.from_addr.tag != from_tag or tx.last_response.to_addr.tag != to_tag):
+                continue
+            self.stats["ack_inferred"] += 1
+            self.acknowledged(tx, now)
 
     def _core_checks(self, request: Request) -> tuple[int, list[tuple[str, str]]] | None:
         max_forwards = request.max_forwards
