@@ -28,20 +28,12 @@ from sqlalchemy.orm import Session
 
 from ketnoi.core.errors import NotAuthenticated
 from ketnoi.core.signing import (  # noqa: F401  (re-exported for the video-call API, SDK and tests)
-    HEADER_BODY,
     HEADER_KEY,
-    HEADER_NONCE,
-    HEADER_SIGNATURE,
-    HEADER_TIMESTAMP,
-    KEY_ID_RE,
     NONCE_RE,
-    SIGNED_HEADERS,
     SignatureRefused,
     body_sha256,
-    canonical_request,
     check_signed_request,
     is_signed,
-    sign,
     signed_headers,
 )
 from ketnoi.db.base import utcnow
