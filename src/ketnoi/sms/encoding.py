@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ketnoi.sms.providers.encoding import PART_GSM7, PART_UCS2, SINGLE_GSM7, SINGLE_UCS2, septet_count
+from ketnoi.sms.providers.encoding import (
+    PART_GSM7,
+    PART_UCS2,
+    SINGLE_GSM7,
+    SINGLE_UCS2,
+    count_parts,
+    septet_count,
+)
 
 SINGLE = {"gsm7": SINGLE_GSM7, "ucs2": SINGLE_UCS2}
 CONCATENATED = {"gsm7": PART_GSM7, "ucs2": PART_UCS2}
@@ -32,9 +39,10 @@ def layout(text: str) -> Layout:
         enc, units = "gsm7", septets
     else:
         enc, units = "ucs2", len(text.encode("utf-16-be")) // 2
-    if units <= SINGLE[enc]:
-        return Layout(enc, units, 1)
-    return Layout(enc, units, -(-units // CONCATENATED[enc]))
+    # The part count comes from the providers' splitter, which never cuts an escape or surrogate
+    # pair, so a text accepted here is never refused as too long when it is sent.
+    parts, _ = count_parts(text)
+    return Layout(enc, units, parts)
 
 
 def max_length(encoding: str, max_parts: int) -> int:
