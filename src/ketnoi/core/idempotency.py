@@ -177,3 +177,14 @@ def run(request: Request, db: Session, scope: str, payload: Any, handler: Callab
         release(db, scope, key)
         raise
     return _response(status_code, body)
+
+
+def idempotency_doc() -> dict[str, Any]:
+    """OpenAPI of the optional ``Idempotency-Key`` header (read by ``run``, not by FastAPI,
+    so that a bad key is its 400 problem)."""
+    return {"parameters": [{
+        "name": HEADER, "in": "header", "required": False,
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY},
+        "description": "Khóa chống trùng (tùy chọn, ví dụ một UUID): gửi lại cùng khóa và cùng nội dung trong 24 giờ "
+                       "thì nhận lại đúng kết quả lần đầu (header Idempotent-Replayed: true) mà không tạo bản ghi "
+                       "mới; cùng khóa với nội dung khác → 422; lần gửi đầu còn đang xử lý → 409."}]}

@@ -15,13 +15,13 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from ketnoi.core import idempotency
+from ketnoi.core.idempotency import idempotency_doc
 from ketnoi.core.listing import ListParams
 from ketnoi.identity.principal import Principal
 from ketnoi.knowledge import schemas as S
 from ketnoi.knowledge import service, signing
 from ketnoi.knowledge.models import Answer, ApiKey, KnowledgeAttachment, Procedure
 from ketnoi.knowledge.signing import signed_or_bearer
-from ketnoi.reports.api import idempotency_doc
 from ketnoi.settings import get_settings
 from ketnoi.web.deps import DbDep, requires
 from ketnoi.web.schemas import PROBLEMS, Paged, list_query

@@ -25,17 +25,6 @@ router = APIRouter(prefix="/api/v1", responses=PROBLEMS)
 ListQ = Annotated[ListParams, list_query()]
 
 
-def idempotency_doc() -> dict[str, Any]:
-    """OpenAPI of the optional ``Idempotency-Key`` header (read by core/idempotency.run, not by FastAPI,
-    so that a bad key is its 400 problem)."""
-    return {"parameters": [{
-        "name": idempotency.HEADER, "in": "header", "required": False,
-        "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY},
-        "description": "Khóa chống trùng (tùy chọn, ví dụ một UUID): gửi lại cùng khóa và cùng nội dung trong 24 giờ "
-                       "thì nhận lại đúng kết quả lần đầu (header Idempotent-Replayed: true) mà không tạo bản ghi "
-                       "mới; cùng khóa với nội dung khác → 422; lần gửi đầu còn đang xử lý → 409."}]}
-
-
 def idempotency_scope(p: Principal) -> str:
     """Keys belong to the calling account (a user, or a partner's API key)."""
     return f"user:{p.user_id or p.username}"
@@ -77,7 +66,7 @@ def counts(db: DbDep, p: Principal = requires("reports.read")):
 
 
 @router.post("/reports", response_model=S.ReportOut, status_code=201, tags=["reports"],
-             summary="Tiếp nhận phản ánh (CRM-05, 06, 11)", openapi_extra=idempotency_doc(),
+             summary="Tiếp nhận phản ánh (CRM-05, 06, 11)", openapi_extra=idempotency.idempotency_doc(),
              description="Accepts an optional `Idempotency-Key` header: a retry with the same key and body within "
                          "24 hours answers the first report again (`Idempotent-Replayed: true`) instead of filing "
                          "a duplicate; the same key with another body is 422, while the first still runs 409.")

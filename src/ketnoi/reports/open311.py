@@ -31,12 +31,13 @@ from sqlalchemy.orm import Session
 from ketnoi.catalog.models import Area, Category
 from ketnoi.core import idempotency
 from ketnoi.core.errors import DomainError, Forbidden, NotAuthenticated, NotFound, ValidationFailed
+from ketnoi.core.idempotency import idempotency_doc
 from ketnoi.db.base import utcnow
 from ketnoi.identity.auth import authenticate
 from ketnoi.identity.models import Department, Organization
 from ketnoi.identity.principal import Principal
 from ketnoi.reports import schemas as S
-from ketnoi.reports.api import idempotency_doc, idempotency_scope
+from ketnoi.reports.api import idempotency_scope
 from ketnoi.reports.export import aware
 from ketnoi.reports.models import Report
 from ketnoi.reports.public import PUBLIC_STATUS
