@@ -25,7 +25,7 @@ from ketnoi.reports.service import create_report, delete_report, transition
 from ketnoi.reports.workflow import Action, Status
 from tests.conftest import login
 from tests.factory import SYSTEM
-from tests.reports.factory import COORDINATOR_ROLES, MANAGER_ROLES, SPECIALIST_ROLES, ReportWorld
+from tests.reports.factory import COORDINATOR_ROLES, MANAGER_ROLES, PATHS, SPECIALIST_ROLES, ReportWorld
 from tests.reports.test_console import login_as
 
 
@@ -202,7 +202,7 @@ def test_transition_writes_the_report_once(rw):
     UPDATE, so the version moves by one per transition."""
     for status in (Status.CLOSED, Status.SUPPORT_PROPOSED, Status.OUT_OF_AREA):
         rid = rw.new_report()
-        for action in rw_path(status) + ([Action.APPROVE_PROPOSAL] if status == Status.SUPPORT_PROPOSED else []):
+        for action in PATHS[status] + ([Action.APPROVE_PROPOSAL] if status == Status.SUPPORT_PROPOSED else []):
             with rw.db.session() as s:
                 before = s.get(Report, rid).version
             with Statements(rw.db.engine) as seen, rw.db.session() as s:
@@ -216,12 +216,6 @@ def test_transition_writes_the_report_once(rw):
 ACTOR = {Action.DISPATCH: "coordinator", Action.CLOSE: "coordinator", Action.ASSIGN_SPECIALIST: "manager",
          Action.APPROVE: "manager", Action.APPROVE_PROPOSAL: "manager", Action.SUBMIT_RESULT: "specialist",
          Action.PROPOSE_SUPPORT: "specialist", Action.PROPOSE_OUT_OF_AREA: "specialist"}
-
-
-def rw_path(status: Status) -> list[Action]:
-    from tests.reports.factory import PATHS
-
-    return PATHS[status]
 
 
 def _holders_one_by_one(s, unit_id: str | None, permission: str) -> set[str]:
