@@ -18,7 +18,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketnoi.audit.service import record
@@ -114,8 +114,8 @@ def selection(db: Session, p: Principal, f: queries.ReportFilters, q: str = "", 
 
 
 def count(db: Session, p: Principal, f: queries.ReportFilters, q: str = "") -> int:
-    stmt = queries.filtered(db, p, f, q)
-    return db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    """Exact size of the selection (counted over the disjoint parts of the unit-scope OR)."""
+    return queries.count_reports(db, p, f, q)[0]
 
 
 # --- the workbook -------------------------------------------------------------------------------
