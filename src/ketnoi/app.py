@@ -84,6 +84,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         try:
             yield
         finally:
+            # services created on first use (e.g. by a request when background work is off) stop too
+            stops.extend(getattr(app.state, "shutdown_hooks", []))
             for stop in reversed(stops):
                 try:
                     await stop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from playwright.sync_api import expect
 
 from ketnoi.db.base import utcnow
@@ -15,6 +16,9 @@ from ketnoi.videocall.models import VcCall
 from ketnoi.videocall.monitor import relay_for
 from tests.browser.test_console import sign_in, wait_for_hub
 from tests.videocall.report_data import build
+
+# Playwright's sync API keeps an event loop running: browser tests run in their own pytest process.
+pytestmark = pytest.mark.browser
 
 
 def test_monitor_page_redraws_on_hub_events(new_page, world, database):

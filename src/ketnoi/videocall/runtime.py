@@ -194,6 +194,7 @@ async def for_app(app) -> Runtime:
                 rt = Runtime(app, get_settings())
                 await rt.start(spawn=False)
                 app.state.videocall = rt
+                app.state.__dict__.setdefault("shutdown_hooks", []).append(rt.stop)
     return rt
 
 
