@@ -6,6 +6,7 @@ session and (for the caller) its RTP endpoint, and reports what happens to its `
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 from ketnoi.telephony.media.session import RtpEndpoint
@@ -35,7 +36,7 @@ SDP = "application/sdp"
 ALLOW = ("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE")
 
 
-class _Leg:
+class _Leg(ABC):
     """What both kinds of leg share: dialog bookkeeping, in-dialog requests, BYE."""
 
     role = ""
@@ -50,8 +51,9 @@ class _Leg:
         self.key: tuple[str, str] | None = None
 
     @property
-    def endpoint(self) -> RtpEndpoint | None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def endpoint(self) -> RtpEndpoint | None:
+        """This leg's RTP endpoint, once it has one."""
 
     def _register(self, call_id: str, tag: str) -> None:
         self.key = (call_id, tag)
@@ -61,8 +63,9 @@ class _Leg:
         if self.key is not None and self.tenant.dialogs.get(self.key) is self:
             del self.tenant.dialogs[self.key]
 
-    def peer_address(self) -> Address:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def peer_address(self) -> Address:
+        """Where in-dialog requests of this leg go."""
 
     def on_ack(self, event: AckReceived) -> None:
         """ACK of our 2xx (initial INVITE or re-INVITE): may carry the answer to our offer."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable
 
@@ -87,7 +88,7 @@ def new_call_id(host: str = "ketnoi") -> str:
     return f"{secrets.token_hex(12)}@{host}"
 
 
-class Message:
+class Message(ABC):
     """Common part of requests and responses: headers, body and typed views of the core headers.
 
     Typed properties parse on access and raise :class:`ParseError` when the header is missing or bad.
@@ -165,8 +166,9 @@ class Message:
             lines.append(f"Content-Length: {len(self.body)}")
         return lines
 
-    def start_line(self) -> str:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def start_line(self) -> str:
+        """Request-Line or Status-Line (§7.1, §7.2)."""
 
     def to_bytes(self) -> bytes:
         """Serialize (Content-Length always matches the body, §18.3/§20.14)."""

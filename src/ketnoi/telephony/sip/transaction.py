@@ -8,6 +8,7 @@ timers are those of §17 / Table 4 (A–K) plus L and M of RFC 6026.
 from __future__ import annotations
 
 import enum
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from .events import Address, Event, ResponseReceived, TransactionTimeout
@@ -60,7 +61,7 @@ class State(enum.Enum):
     TERMINATED = "terminated"
 
 
-class _Transaction:
+class _Transaction(ABC):
     """Timer bookkeeping shared by all four machines."""
 
     def __init__(self, key: tuple, request: Request, reliable: bool, timers: TimerConfig) -> None:
@@ -105,8 +106,9 @@ class _Transaction:
             actions += self._on_timer(name, now)
         return actions
 
-    def _on_timer(self, name: str, now: float) -> list[Action]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _on_timer(self, name: str, now: float) -> list[Action]:
+        """Actions when timer ``name`` fires."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.method} {self.state.value}>"
@@ -120,11 +122,13 @@ class ClientTransaction(_Transaction):
         self.destination = destination
         self.last_response: Response | None = None
 
-    def start(self, now: float) -> list[Action]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def start(self, now: float) -> list[Action]:
+        """Send the request for the first time and arm the timers."""
 
-    def receive_response(self, response: Response, now: float) -> list[Action]:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def receive_response(self, response: Response, now: float) -> list[Action]:
+        """Feed a response matched to this transaction (§17.1.3)."""
 
 
 def make_ack_for_error(request: Request, response: Response) -> Request:
@@ -251,11 +255,13 @@ class ServerTransaction(_Transaction):
     def final_sent(self) -> bool:
         return self.last_response is not None and self.last_response.status >= 200
 
-    def receive_request(self, request: Request, now: float) -> list[Action]:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def receive_request(self, request: Request, now: float) -> list[Action]:
+        """Feed a retransmission (or the ACK) of the request (§17.2.3)."""
 
-    def send_response(self, response: Response, now: float) -> list[Action]:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def send_response(self, response: Response, now: float) -> list[Action]:
+        """Send a response from the TU and move the state machine (§17.2.1, §17.2.2)."""
 
     def _send_last(self) -> list[Action]:
         return [Send(self.last_response, self.response_address)] if self.last_response else []
