@@ -11,3 +11,12 @@ from ketnoi.sms import models as _sms  # noqa: F401,E402
 from ketnoi.telephony.pbx import models as _pbx  # noqa: F401,E402
 from ketnoi.videocall import models as _videocall  # noqa: F401,E402
 from ketnoi.core import models as _core  # noqa: F401,E402
+
+# Search indexes: derived tables created by raw DDL (FTS5 virtual tables on SQLite, tsvector
+# columns on PostgreSQL) without an ORM model; schema comparisons leave them alone.
+DERIVED_TABLE_PREFIXES = ("knowledge_search_", "report_search_")
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """Alembic ``include_object``: everything but the derived search tables."""
+    return not (type_ == "table" and name.startswith(DERIVED_TABLE_PREFIXES))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint, text
+from sqlalchemy import (Boolean, Column, Float, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint, event,
+                        text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ketnoi.db.base import Base, IdMixin, TimestampMixin, UTCDateTime, utcnow
@@ -184,3 +185,26 @@ class NotificationSetting(IdMixin, TimestampMixin, Base):
     on_processing: Mapped[bool] = mapped_column(Boolean, default=False)
     on_approval: Mapped[bool] = mapped_column(Boolean, default=False)
     template: Mapped[str] = mapped_column(String(320), default="")
+
+
+# The free-text index follows every ORM write of a report, in the flush's transaction
+# (ketnoi.reports.search; imported late: it needs the knowledge base's text analysis).
+@event.listens_for(Report, "after_insert")
+def _index_inserted(mapper, conn, target: Report) -> None:
+    from ketnoi.reports import search
+
+    search.on_insert(conn, target)
+
+
+@event.listens_for(Report, "after_update")
+def _index_updated(mapper, conn, target: Report) -> None:
+    from ketnoi.reports import search
+
+    search.on_update(conn, target)
+
+
+@event.listens_for(Report, "before_delete")
+def _unindex_deleted(mapper, conn, target: Report) -> None:
+    from ketnoi.reports import search
+
+    search.on_delete(conn, target)

@@ -14,7 +14,6 @@ from ketnoi.core.errors import ValidationFailed
 from ketnoi.core.listing import (
     ListParams,
     Page,
-    apply_search,
     count_expression,
     count_rows,
     paginate,
@@ -24,6 +23,7 @@ from ketnoi.core.listing import (
 from ketnoi.db.base import utcnow
 from ketnoi.identity.models import Department
 from ketnoi.identity.principal import Principal
+from ketnoi.reports import search
 from ketnoi.reports.models import Report
 from ketnoi.reports.service import Either, live_in_organization, unit_scope
 from ketnoi.reports.workflow import RUNNING, Status
@@ -140,14 +140,18 @@ def _selection(db: Session, p: Principal, f: ReportFilters, q: str = "", narrow:
         stmt = stmt.where(col(Report.received_at) < f.until)
     if f.ids is not None:
         stmt = stmt.where(Report.id.in_(f.ids[:5000]))
-    if q:
-        code = q.strip().upper()
-        if code.startswith("PA-"):
-            stmt = stmt.where(Report.code.startswith(code))
-        else:
-            stmt = apply_search(stmt, q, [Report.code, Report.title, Report.citizen_name, Report.citizen_phone,
-                                          Report.content])
+    if q and q.strip().upper().startswith("PA-"):
+        stmt = stmt.where(Report.code.startswith(q.strip().upper()))
+    elif found := _search(db, q):
+        stmt = found.apply(stmt, Report.id, None if p.is_sysadmin else p.organization_id)
     return stmt, ([scope] if scope else []) + ors
+
+
+def _search(db: Session, q: str) -> search.Search | None:
+    """The free-text part of ``q`` (a code prefix "PA-…" is not one)."""
+    if not q or q.strip().upper().startswith("PA-"):
+        return None
+    return search.search_for(q, db.get_bind().dialect.name)
 
 
 def filtered(db: Session, p: Principal, f: ReportFilters, q: str = "") -> Select:
@@ -179,7 +183,10 @@ def list_reports(db: Session, p: Principal, params: ListParams, f: ReportFilters
                  count_cap: int | None = -1) -> Page:
     """A page of the list and its total, counted up to ``count_cap`` (default: ``COUNT_CAP``)."""
     page, parts = _plan(db, p, f, params.q)
-    return paginate(db, page, params, SORTABLE, "-received_at", count_parts=parts, count_cap=count_cap)
+    found = _search(db, params.q)
+    # a search reads its matches newest first from the index's own order (reports.search)
+    sortable = {**SORTABLE, "received_at": found.newest_first_key} if found else SORTABLE
+    return paginate(db, page, params, sortable, "-received_at", count_parts=parts, count_cap=count_cap)
 
 
 def count_reports(db: Session, p: Principal, f: ReportFilters, q: str = "", cap: int | None = None) -> tuple[int, bool]:

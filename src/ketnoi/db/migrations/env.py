@@ -3,16 +3,11 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from ketnoi.db import registry  # noqa: F401  (fills Base.metadata)
+from ketnoi.db import registry  # fills Base.metadata
 from ketnoi.db.base import Base
 
 config = context.config
 target_metadata = Base.metadata
-
-
-def include_object(obj, name, type_, reflected, compare_to):
-    """The search index tables are created by raw DDL (migration 0005) and have no model."""
-    return not (type_ == "table" and name.startswith("knowledge_search"))
 
 
 def run_migrations_offline() -> None:
@@ -28,7 +23,7 @@ def run_migrations_online() -> None:
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata,
                           render_as_batch=connection.dialect.name == "sqlite", compare_type=True,
-                          include_object=include_object)
+                          include_object=registry.include_object)
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

@@ -1,0 +1,253 @@
+"""Free-text search over reports (CRM-03, 11, 30: the ``q`` of every report list and export).
+
+Each report has one row in ``report_search_docs``: its searchable words — code, title, content,
+citizen name and phone — lower-cased and accent-folded by the knowledge base's analysis (đ→d, so
+"den duong" finds "Đèn đường"), each word once. The row's number orders the index by the time the
+report was received (microseconds since the epoch, nudged by one on a tie), so the newest matches
+come first straight from the index: a list sorted by reception reads its page from the index and
+stops, however common the words; a rare word is a short list anyway.
+
+- SQLite: an FTS5 table with ``detail=none`` (no positions: only AND and prefixes are needed) whose
+  external content is the document table; FTS5 walks a match in descending rowid order.
+- PostgreSQL: a ``tsvector`` column of our own tokens (``array_to_tsvector``: no parser, locale
+  or dictionary of the server involved) under a GIN index, and a B-tree on (organization, number)
+  that the planner walks newest first for common words.
+
+A query word matches a whole word, the last one (or any number of three digits or more) also a
+word it begins: "Nguyễn Văn Th" finds "Thành", "0905 12" finds "0905123456". A phone number typed
+with spaces, dots or +84 is read as one number. Codes ("PA-2026-…") are looked up by prefix in
+``queries``, not here.
+
+The rows follow the ORM (mapper events on ``Report``, in the flush's transaction); reports loaded
+around the ORM are indexed by ``rebuild`` (``ketnoi reports reindex``, migration 0011)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import ColumnElement, Connection, cast, column, inspect, literal, literal_column, table, text
+from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy.sql import Select
+
+from ketnoi.knowledge.search import analysis as A
+
+DOCS = "report_search_docs"
+FTS = "report_search_fts"  # SQLite only
+PREFIX = "report_search_"
+MAX_WORDS = 8  # of a query
+MAX_TOKENS = 2000  # of a document (distinct words)
+MIN_PREFIX = 3
+FIELDS = ("code", "title", "content", "citizen_name", "citizen_phone", "received_at")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_PHONE_RE = re.compile(r"\+?[\d][\d .\-()]{4,}\d")
+_WORD_RE = re.compile(r"^[0-9a-z]+$|^[^\W_]+$")
+
+
+def is_index_table(name: str) -> bool:
+    """For Alembic's ``include_object``: derived tables without a model."""
+    return name.startswith(PREFIX)
+
+
+# --- analysis -----------------------------------------------------------------------------------
+def _fold_words(text: str) -> list[str]:
+    return [w for w in (A.folded(t) for t in A.tokens(A.normalize(text))) if w]
+
+
+def phone_forms(phone: str) -> list[str]:
+    """The ways a number is typed: as stored (+84…), without the plus, and nationally (0…)."""
+    digits = re.sub(r"\D", "", phone or "")
+    if not digits:
+        return []
+    forms = [digits]
+    if digits.startswith("84") and len(digits) > 9:
+        forms.append("0" + digits[2:])
+    return forms
+
+
+def document_tokens(code: str, title: str, content: str, name: str, phone: str) -> list[str]:
+    """The distinct folded words of a report, in the order they first appear."""
+    words = _fold_words(" ".join((code or "", title or "", name or "", content or "")))
+    return list(dict.fromkeys(words + phone_forms(phone)))[:MAX_TOKENS]
+
+
+@dataclass(frozen=True)
+class Terms:
+    """A parsed query: (word, matches as prefix) pairs, all of which must match."""
+
+    words: tuple[tuple[str, bool], ...]
+
+    def fts5(self) -> str:
+        return " AND ".join('"' + w + '"' + ("*" if p else "") for w, p in self.words)
+
+    def tsquery(self) -> str:
+        return " & ".join("'" + w.replace("'", "''") + "'" + (":*" if p else "") for w, p in self.words)
+
+
+def parse(q: str) -> Terms | None:
+    """The terms of a query, or None when it has no word to search for."""
+    q = (q or "").strip()[:200]
+    if not q:
+        return None
+    compact = re.sub(r"[\s.\-()]", "", q)
+    if re.fullmatch(r"\+?\d{6,15}", compact):  # a phone number, however it was typed
+        digits = compact.lstrip("+")
+        return Terms(((digits, True),))
+    words = list(dict.fromkeys(w for w in _fold_words(q) if _WORD_RE.match(w)))[:MAX_WORDS]
+    if not words:
+        return None
+    out = []
+    for i, w in enumerate(words):
+        prefix = (w.isdigit() and len(w) >= MIN_PREFIX) or (i == len(words) - 1 and len(w) >= MIN_PREFIX)
+        out.append((w, prefix))
+    return Terms(tuple(out))
+
+
+# --- document numbers ---------------------------------------------------------------------------
+def _micros(value: datetime | str | None) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, str):  # SQLite text, naive UTC
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    delta = value - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+# --- writing ------------------------------------------------------------------------------------
+def _delete(conn: Connection, report_id: str) -> None:
+    if conn.dialect.name == "sqlite":
+        old = conn.execute(text(f"SELECT id, body FROM {DOCS} WHERE report_id = :r"), {"r": report_id}).first()
+        if old is None:
+            return
+        conn.execute(text(f"INSERT INTO {FTS} ({FTS}, rowid, body) VALUES ('delete', :id, :body)"),
+                     {"id": old.id, "body": old.body})
+    conn.execute(text(f"DELETE FROM {DOCS} WHERE report_id = :r"), {"r": report_id})
+
+
+def _insert(conn: Connection, doc_id: int, report_id: str, organization_id: str, tokens: list[str]) -> bool:
+    """Insert one document under ``doc_id``; False when the number is taken."""
+    if conn.dialect.name == "sqlite":
+        body = " ".join(tokens)
+        done = conn.execute(text(f"INSERT INTO {DOCS} (id, report_id, body) VALUES (:id, :r, :body) "
+                                 "ON CONFLICT (id) DO NOTHING"), {"id": doc_id, "r": report_id, "body": body})
+        if done.rowcount:
+            conn.execute(text(f"INSERT INTO {FTS} (rowid, body) VALUES (:id, :body)"), {"id": doc_id, "body": body})
+        return bool(done.rowcount)
+    done = conn.execute(text(f"INSERT INTO {DOCS} (id, report_id, organization_id, tsv) VALUES "
+                             "(:id, :r, :org, array_to_tsvector(CAST(:toks AS text[]))) ON CONFLICT (id) DO NOTHING"),
+                        {"id": doc_id, "r": report_id, "org": organization_id, "toks": tokens})
+    return bool(done.rowcount)
+
+
+def index_report(conn: Connection, report_id: str, organization_id: str, received_at, code: str, title: str,
+                 content: str, name: str, phone: str) -> None:
+    """(Re)index one report inside the caller's transaction."""
+    _delete(conn, report_id)
+    tokens = document_tokens(code, title, content, name, phone)
+    doc_id = _micros(received_at)
+    while not _insert(conn, doc_id, report_id, organization_id, tokens):
+        doc_id += 1
+
+
+def report_fields(r) -> tuple:
+    """``index_report``'s arguments from a ``Report``."""
+    return (r.id, r.organization_id, r.received_at, r.code, r.title, r.content, r.citizen_name, r.citizen_phone)
+
+
+def on_insert(conn: Connection, target) -> None:
+    index_report(conn, *report_fields(target))
+
+
+def on_update(conn: Connection, target) -> None:
+    state = inspect(target)
+    if any(state.attrs[f].history.has_changes() for f in FIELDS):
+        index_report(conn, *report_fields(target))
+
+
+def on_delete(conn: Connection, target) -> None:
+    _delete(conn, target.id)
+
+
+def _batches(conn: Connection, size: int) -> Iterator[list]:
+    """Every report, by keyset pages of its primary key (the same connection writes between them)."""
+    after = ""
+    while True:
+        part = conn.execute(text(
+            "SELECT id, organization_id, received_at, code, title, content, citizen_name, citizen_phone "
+            "FROM reports WHERE id > :after ORDER BY id LIMIT :n"), {"after": after, "n": size}).all()
+        if not part:
+            return
+        yield part
+        after = part[-1][0]
+
+
+def rebuild(conn: Connection, batch: int = 5000, progress=None) -> int:
+    """Index every report afresh (after a bulk load or a restore); returns the number indexed."""
+    sqlite = conn.dialect.name == "sqlite"
+    conn.execute(text(f"DELETE FROM {DOCS}"))
+    if sqlite:
+        conn.execute(text(f"INSERT INTO {FTS} ({FTS}) VALUES ('delete-all')"))
+    used: set[int] = set()
+    n = 0
+    for part in _batches(conn, batch):
+        rows = []
+        for r in part:
+            doc_id = _micros(r[2])
+            while doc_id in used:
+                doc_id += 1
+            used.add(doc_id)
+            toks = document_tokens(r[3], r[4], r[5], r[6], r[7])
+            rows.append({"id": doc_id, "r": r[0], "org": r[1], "body": " ".join(toks), "toks": toks})
+        if sqlite:
+            conn.execute(text(f"INSERT INTO {DOCS} (id, report_id, body) VALUES (:id, :r, :body)"), rows)
+        else:
+            conn.execute(text(f"INSERT INTO {DOCS} (id, report_id, organization_id, tsv) VALUES "
+                              "(:id, :r, :org, array_to_tsvector(CAST(:toks AS text[])))"), rows)
+        n += len(rows)
+        if progress:
+            progress(n)
+    if sqlite:
+        conn.execute(text(f"INSERT INTO {FTS} ({FTS}) VALUES ('rebuild')"))
+    return n
+
+
+# --- querying -----------------------------------------------------------------------------------
+docs_table = table(DOCS, column("id"), column("report_id"), column("organization_id"), column("tsv"))
+fts_table = table(FTS, column("rowid"))
+
+
+@dataclass(frozen=True)
+class Search:
+    """A parsed query bound to a dialect: how it narrows a statement over ``reports`` and the
+    column that orders the matches newest first."""
+
+    terms: Terms
+    dialect: str
+
+    def apply(self, stmt: Select, report_id: ColumnElement, organization_id: str | None) -> Select:
+        stmt = stmt.join(docs_table, docs_table.c.report_id == report_id)
+        if self.dialect == "sqlite":
+            return stmt.join(fts_table, fts_table.c.rowid == docs_table.c.id).where(
+                literal_column(FTS).bool_op("MATCH")(literal(self.terms.fts5())))
+        if organization_id:
+            stmt = stmt.where(docs_table.c.organization_id == organization_id)
+        return stmt.where(docs_table.c.tsv.bool_op("@@")(cast(literal(self.terms.tsquery()), TSQUERY)))
+
+    @property
+    def newest_first_key(self) -> ColumnElement:
+        """Orders like ``Report.received_at`` (ties aside) and is read from the index in order."""
+        return fts_table.c.rowid if self.dialect == "sqlite" else docs_table.c.id
+
+
+def search_for(q: str, dialect: str) -> Search | None:
+    terms = parse(q)
+    return Search(terms, dialect) if terms else None
+
+
+def indexed_report_ids(conn: Connection) -> Iterable[str]:
+    """Every indexed report (tests and consistency checks)."""
+    return [r[0] for r in conn.execute(text(f"SELECT report_id FROM {DOCS}"))]
