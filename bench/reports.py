@@ -50,7 +50,7 @@ from ketnoi.core.listing import COUNT_CAP, ListParams  # noqa: E402
 from ketnoi.db.session import Database  # noqa: E402
 from ketnoi.identity.models import Department, Organization, PermissionGroup, User  # noqa: E402
 from ketnoi.identity.principal import Principal  # noqa: E402
-from ketnoi.reports import export, queries, service  # noqa: E402
+from ketnoi.reports import export, queries, search, service  # noqa: E402
 from ketnoi.reports import schemas as S  # noqa: E402
 from ketnoi.reports.models import Report, ReportHistory, ReportSequence, SlaRule  # noqa: E402
 from ketnoi.reports.workflow import Action  # noqa: E402
@@ -387,6 +387,10 @@ def load(db: Database, ref: Reference, n: int, now: datetime, rng: random.Random
         for _, create in indexes:
             c.execute(text(create))
     log(f"  {len(indexes)} indexes rebuilt in {time.perf_counter() - t1:.0f} s")
+    t2 = time.perf_counter()
+    with db.engine.begin() as c:  # the free-text index, as `ketnoi reports reindex` builds it
+        indexed = search.rebuild(c, batch=20000)
+    log(f"  search index of {indexed:,} reports built in {time.perf_counter() - t2:.0f} s")
     with db.session() as s:  # the code sequences continue after the generated reports
         for year, value in s.execute(text("SELECT substr(code, 4, 4), count(*) FROM reports GROUP BY 1")):
             s.merge(ReportSequence(year=int(year), value=value))
@@ -475,7 +479,41 @@ def list_cases(ref: Reference, now: datetime, rng: random.Random):
     ]
 
 
-SEARCH = "đèn đường"  # q: a substring search over code, title, name, phone and content (no index can serve it)
+def search_cases(db: Database, ref: Reference, rng: random.Random):
+    """(name, principal key or callable, filters factory, page, query factory): the free-text
+    searches of a hotline — a common complaint, an address, a citizen's name, a phone number (one
+    report), each alone or with the lists' scope and views."""
+    with db.engine.connect() as c:  # phone numbers of 100 reports picked at random (ids are random)
+        phones = list(c.execute(text("SELECT citizen_phone FROM reports ORDER BY id LIMIT 100")).scalars())
+    tops = [d.id for d in ref.top]
+
+    def phone(i):
+        p = phones[i % len(phones)]
+        return "0" + p[3:] if i % 2 else p  # typed nationally or as stored
+
+    def address(i):
+        return f"{rng.randrange(1, 400)} {rng.choice(STREETS)}"
+
+    def name(i):
+        return f"{rng.choice(FAMILY)} {rng.choice(MIDDLE)} {rng.choice(GIVEN)}"
+
+    def common(i):
+        return "đèn đường"
+
+    def everything(i):
+        return queries.ReportFilters()
+
+    return [
+        ("Tìm 'đèn đường' (10% phản ánh)", lambda i: "coordinator", everything, 1, common),
+        ("Tìm 'đèn đường', trang 50", lambda i: "coordinator", everything, 50, common),
+        ("Tìm số nhà + tên đường", lambda i: "coordinator", everything, 1, address),
+        ("Tìm họ tên người dân", lambda i: "coordinator", everything, 1, name),
+        ("Tìm số điện thoại (1 phản ánh)", lambda i: "coordinator", everything, 1, phone),
+        ("Tìm 'đèn đường' + đang xử lý", lambda i: "coordinator", lambda i: queries.ReportFilters(view="in_progress"),
+         1, common),
+        ("Lãnh đạo đơn vị: tìm 'đèn đường'", lambda i: f"manager:{tops[i % len(tops)]}", everything, 1, common),
+        ("Lãnh đạo đơn vị: tìm họ tên", lambda i: f"manager:{tops[i % len(tops)]}", everything, 1, name),
+    ]
 
 
 def _explain(db: Database, s, stmt) -> list[str]:
@@ -500,15 +538,13 @@ def bench_lists(db: Database, ref: Reference, ps: dict[str, Principal], now: dat
     ``cap`` rows), then its queries apart: the exact COUNT (``count_reports`` without a cap), the
     COUNT stopped at ``cap`` + 1 rows, and the page itself."""
     results = []
-    cases = list_cases(ref, now, rng) + [(f"Tìm kiếm q='{SEARCH}' (tham khảo)", lambda i: "coordinator",
-                                          lambda i: queries.ReportFilters(), 1)]
-    for name, who, make, page in cases:
+    cases = [(*c, lambda i: "") for c in list_cases(ref, now, rng)] + search_cases(db, ref, rng)
+    for name, who, make, page, query in cases:
         counts, capped, fetches, totals = [], [], [], []
-        q = SEARCH if name.startswith("Tìm kiếm") else ""
 
-        def run(i: int, who=who, make=make, page=page, q=q, totals=totals, counts=counts, capped=capped,
+        def run(i: int, who=who, make=make, page=page, query=query, totals=totals, counts=counts, capped=capped,
                 fetches=fetches) -> None:
-            p, f = ps[who(i)], make(i)
+            p, f, q = ps[who(i)], make(i), query(i)
             params = ListParams(page=page, page_size=20, q=q)
             with db.session() as s:
                 t = time.perf_counter()
@@ -521,13 +557,14 @@ def bench_lists(db: Database, ref: Reference, ps: dict[str, Principal], now: dat
                 queries.count_reports(s, p, f, q, cap=cap)
                 capped.append(time.perf_counter() - t)
                 stmt = queries.filtered(s, p, f, q)
+                found = queries._search(s, p, q)
+                key = found.newest_first_key if found else Report.received_at
                 t = time.perf_counter()
-                s.scalars(stmt.order_by(Report.received_at.desc()).offset((page - 1) * 20).limit(20)).all()
+                s.scalars(stmt.order_by(key.desc()).offset((page - 1) * 20).limit(20)).all()
                 fetches.append(time.perf_counter() - t)
                 run.total = f"{pg.total:,}" + ("+" if pg.total_capped else "")  # type: ignore[attr-defined]
 
-        slow = {"warmup": 0, "budget": 0.0, "min_samples": 1} if q else {}
-        k = len(timed(repeat, run, **slow))  # the warm-up samples are dropped
+        k = len(timed(repeat, run))  # the warm-up samples are dropped
         r = Result(name, totals[-k:], {"count_p95": ms(pct(counts[-k:], 0.95)),
                                        "capped_p95": ms(pct(capped[-k:], 0.95)),
                                        "rows_p95": ms(pct(fetches[-k:], 0.95)), "total": run.exact,
@@ -538,13 +575,15 @@ def bench_lists(db: Database, ref: Reference, ps: dict[str, Principal], now: dat
             f"{r.extra['total']:,} rows, shown as {r.extra['shown']}; {k} runs)")
         if explain:
             with db.session() as s:
-                p, f = ps[who(0)], make(0)
+                p, f, q = ps[who(0)], make(0), query(0)
                 for k, part in enumerate(queries._plan(s, p, f, q)[1], 1):
                     log(f"    -- count, part {k}:")
                     for line in _explain(db, s, select(func.count()).select_from(part.subquery())):
                         log("      " + line)
                 log("    -- page:")
-                page_stmt = queries.filtered(s, p, f, q).order_by(Report.received_at.desc())
+                found = queries._search(s, p, q)
+                page_stmt = queries.filtered(s, p, f, q).order_by(
+                    (found.newest_first_key if found else Report.received_at).desc())
                 for line in _explain(db, s, page_stmt.offset((page - 1) * 20).limit(20)):
                     log("      " + line)
     return results

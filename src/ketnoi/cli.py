@@ -205,5 +205,28 @@ def knowledge_reindex(organization: str = typer.Option(None, "--organization",
     typer.echo(f"Đã lập lại chỉ mục tìm kiếm cho {n} thủ tục và sự kiện trong {time.monotonic() - started:.1f} giây.")
 
 
+reports_app = typer.Typer(help="Phản ánh: chỉ mục tìm kiếm.", no_args_is_help=True)
+app.add_typer(reports_app, name="reports")
+
+
+@reports_app.command("reindex")
+def reports_reindex():
+    """Rebuild the free-text search index of reports (after a bulk load or a restore)."""
+    import time
+
+    from ketnoi.reports.search import rebuild
+
+    _, db = _prepare()
+    started = time.monotonic()
+
+    def progress(n: int) -> None:
+        typer.echo(f"  {n:,} phản ánh ({n / max(time.monotonic() - started, 1e-6):,.0f}/giây)".replace(",", "."))
+
+    with db.engine.begin() as c:
+        n = rebuild(c, batch=20000, progress=progress)
+    typer.echo(f"Đã lập lại chỉ mục tìm kiếm cho {n:,} phản ánh trong {time.monotonic() - started:.1f} giây."
+               .replace(",", "."))
+
+
 if __name__ == "__main__":
     app()

@@ -6,7 +6,7 @@ itself (docs/BENCHMARKS.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -174,12 +174,14 @@ def count_rows(db: Session, parts: Sequence[Select], cap: int | None) -> tuple[i
 
 
 def paginate(db: Session, stmt: Select, params: ListParams, sortable: dict[str, Any], default_sort: str, *,
-             count_parts: Sequence[Select] | None = None, count_cap: int | None = -1) -> Page:
+             count_parts: Sequence[Select] | None = None, count_cap: int | None = -1,
+             count: Callable[[int | None], tuple[int, bool]] | None = None) -> Page:
     """Run ``stmt`` with ordering from ``params.sort`` (``field`` or ``-field``) and paging.
 
     The total is counted up to ``count_cap`` rows (default ``COUNT_CAP``; None = exact), over
     ``count_parts`` when given: disjoint selections whose rows together are ``stmt``'s, for a
-    plan each part can take from its own index where ``stmt`` has an OR no index serves."""
+    plan each part can take from its own index where ``stmt`` has an OR no index serves; or by
+    ``count(cap)`` → (total, capped), a list's own way of counting."""
     sort = params.sort or default_sort
     desc = sort.startswith("-")
     key = sort.lstrip("-")
@@ -193,5 +195,7 @@ def paginate(db: Session, stmt: Select, params: ListParams, sortable: dict[str, 
     rows = list(db.scalars(stmt.order_by(order).offset((page - 1) * size).limit(size)).unique().all())
     if 0 < len(rows) < size or (page == 1 and not rows):  # the last page: the total needs no count
         return Page(items=rows, page=page, page_size=size, total=(page - 1) * size + len(rows))
-    total, capped = count_rows(db, count_parts or [stmt], COUNT_CAP if count_cap == -1 else count_cap)
+    cap = COUNT_CAP if count_cap == -1 else count_cap
+    total, capped = count(cap) if count else count_rows(db, count_parts or [stmt], cap)
+    total = max(total, (page - 1) * size + len(rows))  # a count that looked at part of the rows only
     return Page(items=rows, page=page, page_size=size, total=total, total_capped=capped)

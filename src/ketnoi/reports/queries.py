@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from ketnoi.catalog.models import Area
@@ -140,24 +140,38 @@ def _selection(db: Session, p: Principal, f: ReportFilters, q: str = "", narrow:
         stmt = stmt.where(col(Report.received_at) < f.until)
     if f.ids is not None:
         stmt = stmt.where(Report.id.in_(f.ids[:5000]))
-    if q and q.strip().upper().startswith("PA-"):
+    if q and q.strip().upper().startswith("PA-"):  # a code; other text is a search (``_search``)
         stmt = stmt.where(Report.code.startswith(q.strip().upper()))
-    elif found := _search(db, q):
-        stmt = found.apply(stmt, Report.id, None if p.is_sysadmin else p.organization_id)
     return stmt, ([scope] if scope else []) + ors
 
 
-def _search(db: Session, q: str) -> search.Search | None:
-    """The free-text part of ``q`` (a code prefix "PA-…" is not one)."""
+def _search(db: Session, p: Principal, q: str) -> search.Search | None:
+    """The free-text search of ``q`` (a code prefix "PA-…" is not one)."""
     if not q or q.strip().upper().startswith("PA-"):
         return None
-    return search.search_for(q, db.get_bind().dialect.name)
+    return search.search_for(q, db.get_bind().dialect.name, None if p.is_sysadmin else p.organization_id)
+
+
+def _search_count(db: Session, found: search.Search, stmt: Select, cap: int | None) -> tuple[int, bool]:
+    """(total, capped) of a search: exact without a cap; with one, counted among the newest
+    ``cap + 1`` matches of the words only, so that the count costs at most that many lookups
+    whatever the list's other conditions. Capped ("hơn N"): more than ``cap`` rows, or more
+    matches of the words than were looked at."""
+    ids = stmt.with_only_columns(Report.id)
+    if cap is None:
+        return db.scalar(select(func.count()).select_from(found.apply(ids).subquery())) or 0, False
+    n = db.scalar(select(func.count()).select_from(found.apply(ids, window=cap + 1).subquery())) or 0
+    if n > cap:
+        return cap, True
+    return n, found.more_than(db, cap + 1)
 
 
 def filtered(db: Session, p: Principal, f: ReportFilters, q: str = "") -> Select:
     """The reports of a list, unordered: the principal's scope, the view, the filters and ``q``."""
     stmt, ors = _selection(db, p, f, q)
-    return stmt.where(*live_in_organization(p), *(o.either for o in ors))
+    stmt = stmt.where(*live_in_organization(p), *(o.either for o in ors))
+    found = _search(db, p, q)
+    return found.apply(stmt) if found else stmt
 
 
 def _plan(db: Session, p: Principal, f: ReportFilters, q: str = "") -> tuple[Select, list[Select]]:
@@ -182,15 +196,22 @@ def _plan(db: Session, p: Principal, f: ReportFilters, q: str = "") -> tuple[Sel
 def list_reports(db: Session, p: Principal, params: ListParams, f: ReportFilters,
                  count_cap: int | None = -1) -> Page:
     """A page of the list and its total, counted up to ``count_cap`` (default: ``COUNT_CAP``)."""
+    found = _search(db, p, params.q)
+    if found:  # read newest first in the index's own order (reports.search), counted by ``_search_count``
+        stmt, ors = _selection(db, p, f, params.q)
+        stmt = stmt.where(*live_in_organization(p), *(o.either for o in ors))
+        return paginate(db, found.apply(stmt), params, {**SORTABLE, "received_at": found.newest_first_key},
+                        "-received_at", count=lambda cap: _search_count(db, found, stmt, cap), count_cap=count_cap)
     page, parts = _plan(db, p, f, params.q)
-    found = _search(db, params.q)
-    # a search reads its matches newest first from the index's own order (reports.search)
-    sortable = {**SORTABLE, "received_at": found.newest_first_key} if found else SORTABLE
-    return paginate(db, page, params, sortable, "-received_at", count_parts=parts, count_cap=count_cap)
+    return paginate(db, page, params, SORTABLE, "-received_at", count_parts=parts, count_cap=count_cap)
 
 
 def count_reports(db: Session, p: Principal, f: ReportFilters, q: str = "", cap: int | None = None) -> tuple[int, bool]:
     """(total, capped) of a list, counted over the disjoint parts of its ORs."""
+    found = _search(db, p, q)
+    if found:
+        stmt, ors = _selection(db, p, f, q)
+        return _search_count(db, found, stmt.where(*live_in_organization(p), *(o.either for o in ors)), cap)
     return count_rows(db, _plan(db, p, f, q)[1], cap)
 
 

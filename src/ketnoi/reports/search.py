@@ -13,9 +13,11 @@ stops, however common the words; a rare word is a short list anyway.
   or dictionary of the server involved) under a GIN index, and a B-tree on (organization, number)
   that the planner walks newest first for common words.
 
-A query word matches a whole word, the last one (or any number of three digits or more) also a
-word it begins: "Nguyễn Văn Th" finds "Thành", "0905 12" finds "0905123456". A phone number typed
-with spaces, dots or +84 is read as one number. Codes ("PA-2026-…") are looked up by prefix in
+A query word matches a whole word (Vietnamese words are single syllables: "Nguyễn Văn Thành"),
+a number of five digits or more also the numbers it begins ("09051" finds "0905123456"); a
+phone number typed with spaces, dots or +84 is read as one number. Only numbers are prefixes: an
+index has no cheap way to list, newest first, every report with some word beginning "th" (FTS5
+and GIN both merge all such words' lists first). Codes ("PA-2026-…") are looked up by prefix in
 ``queries``, not here.
 
 The rows follow the ORM (mapper events on ``Report``, in the flush's transaction); reports loaded
@@ -24,11 +26,14 @@ around the ORM are indexed by ``rebuild`` (``ketnoi reports reindex``, migration
 from __future__ import annotations
 
 import re
+from itertools import product
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import ColumnElement, Connection, cast, column, inspect, literal, literal_column, table, text
+from sqlalchemy import (ColumnElement, Connection, FromClause, Join, cast, column, func, inspect, literal, literal_column,
+                        select, table, text)
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.sql import Select
 
@@ -39,7 +44,7 @@ FTS = "report_search_fts"  # SQLite only
 PREFIX = "report_search_"
 MAX_WORDS = 8  # of a query
 MAX_TOKENS = 2000  # of a document (distinct words)
-MIN_PREFIX = 3
+MIN_PREFIX = 5  # digits: a number this long or longer also matches the numbers it begins
 FIELDS = ("code", "title", "content", "citizen_name", "citizen_phone", "received_at")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _PHONE_RE = re.compile(r"\+?[\d][\d .\-()]{4,}\d")
@@ -92,17 +97,13 @@ def parse(q: str) -> Terms | None:
     if not q:
         return None
     compact = re.sub(r"[\s.\-()]", "", q)
-    if re.fullmatch(r"\+?\d{6,15}", compact):  # a phone number, however it was typed
+    if re.fullmatch(r"\+?\d{5,15}", compact):  # a phone number, however it was typed
         digits = compact.lstrip("+")
         return Terms(((digits, True),))
     words = list(dict.fromkeys(w for w in _fold_words(q) if _WORD_RE.match(w)))[:MAX_WORDS]
     if not words:
         return None
-    out = []
-    for i, w in enumerate(words):
-        prefix = (w.isdigit() and len(w) >= MIN_PREFIX) or (i == len(words) - 1 and len(w) >= MIN_PREFIX)
-        out.append((w, prefix))
-    return Terms(tuple(out))
+    return Terms(tuple((w, w.isdigit() and len(w) >= MIN_PREFIX) for w in words))
 
 
 # --- document numbers ---------------------------------------------------------------------------
@@ -189,8 +190,15 @@ def rebuild(conn: Connection, batch: int = 5000, progress=None) -> int:
     """Index every report afresh (after a bulk load or a restore); returns the number indexed."""
     sqlite = conn.dialect.name == "sqlite"
     conn.execute(text(f"DELETE FROM {DOCS}"))
+    indexes = []
     if sqlite:
         conn.execute(text(f"INSERT INTO {FTS} ({FTS}) VALUES ('delete-all')"))
+    else:  # PostgreSQL: fill the table without its GIN and B-tree indexes, then build them once
+        indexes = conn.execute(text(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = :t "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conname = indexname)"), {"t": DOCS}).all()
+        for name, _ in indexes:
+            conn.execute(text(f'DROP INDEX "{name}"'))
     used: set[int] = set()
     n = 0
     for part in _batches(conn, batch):
@@ -212,6 +220,8 @@ def rebuild(conn: Connection, batch: int = 5000, progress=None) -> int:
             progress(n)
     if sqlite:
         conn.execute(text(f"INSERT INTO {FTS} ({FTS}) VALUES ('rebuild')"))
+    for _, create in indexes:
+        conn.execute(text(create))
     return n
 
 
@@ -220,22 +230,74 @@ docs_table = table(DOCS, column("id"), column("report_id"), column("organization
 fts_table = table(FTS, column("rowid"))
 
 
+class DrivingJoin(Join):
+    """A join whose left side is read first: ``CROSS JOIN`` on SQLite, whose planner never reorders
+    one (without statistics it would start from an index of ``reports`` and run the full-text
+    match once per report); a plain ``JOIN`` elsewhere, where the planner has statistics."""
+
+    inherit_cache = True
+
+
+@compiles(DrivingJoin, "sqlite")
+def _driving_join(join: DrivingJoin, compiler, asfrom=False, from_linter=None, **kw) -> str:
+    if from_linter:
+        from_linter.edges.update(product(join.left._from_objects, join.right._from_objects))
+    return (join.left._compiler_dispatch(compiler, asfrom=True, from_linter=from_linter, **kw) + " CROSS JOIN "
+            + join.right._compiler_dispatch(compiler, asfrom=True, from_linter=from_linter, **kw) + " ON "
+            + join.onclause._compiler_dispatch(compiler, from_linter=from_linter, **kw))
+
+
 @dataclass(frozen=True)
 class Search:
-    """A parsed query bound to a dialect: how it narrows a statement over ``reports`` and the
-    column that orders the matches newest first."""
+    """A parsed query bound to a dialect and an organization: the matching reports as a FROM
+    clause, read newest first from the index."""
 
     terms: Terms
     dialect: str
+    organization_id: str | None = None  # None: every organization (system administrator)
 
-    def apply(self, stmt: Select, report_id: ColumnElement, organization_id: str | None) -> Select:
-        stmt = stmt.join(docs_table, docs_table.c.report_id == report_id)
+    def conditions(self) -> list[ColumnElement[bool]]:
+        """What a match is: the FTS5 MATCH on SQLite; the tsquery and organization on PostgreSQL."""
         if self.dialect == "sqlite":
-            return stmt.join(fts_table, fts_table.c.rowid == docs_table.c.id).where(
-                literal_column(FTS).bool_op("MATCH")(literal(self.terms.fts5())))
-        if organization_id:
-            stmt = stmt.where(docs_table.c.organization_id == organization_id)
-        return stmt.where(docs_table.c.tsv.bool_op("@@")(cast(literal(self.terms.tsquery()), TSQUERY)))
+            return [literal_column(FTS).bool_op("MATCH")(literal(self.terms.fts5()))]
+        out = [docs_table.c.tsv.bool_op("@@")(cast(literal(self.terms.tsquery()), TSQUERY))]
+        if self.organization_id:
+            out.append(docs_table.c.organization_id == self.organization_id)
+        return out
+
+    def _matches(self) -> tuple[Select, ColumnElement, ColumnElement | None]:
+        """(the matching documents, their number, their report id — None on SQLite: in the docs)."""
+        if self.dialect == "sqlite":
+            return select(fts_table.c.rowid.label("doc_id")).where(*self.conditions()), fts_table.c.rowid, None
+        return (select(docs_table.c.id.label("doc_id"), docs_table.c.report_id).where(*self.conditions()),
+                docs_table.c.id, docs_table.c.report_id)
+
+    def source(self, window: int | None = None) -> FromClause:
+        """``reports`` joined to the matches, all of them or (``window``) the newest ones only."""
+        from ketnoi.reports.models import Report
+
+        reports = Report.__table__
+        matches, number, report_id = self._matches()
+        if window is None and self.dialect != "sqlite":
+            return DrivingJoin(docs_table, reports, reports.c.id == docs_table.c.report_id)
+        if window is None:  # SQLite: the FTS table itself, read in rowid order
+            docs = DrivingJoin(fts_table, docs_table, docs_table.c.id == fts_table.c.rowid)
+            return DrivingJoin(docs, reports, reports.c.id == docs_table.c.report_id)
+        newest = matches.order_by(number.desc()).limit(window).subquery("matches")
+        if report_id is not None:
+            return DrivingJoin(newest, reports, reports.c.id == newest.c.report_id)
+        docs = DrivingJoin(newest, docs_table, docs_table.c.id == newest.c.doc_id)
+        return DrivingJoin(docs, reports, reports.c.id == docs_table.c.report_id)
+
+    def apply(self, stmt: Select, window: int | None = None) -> Select:
+        """``stmt`` (a selection from ``reports``) narrowed to the matches."""
+        stmt = stmt.select_from(self.source(window))
+        return stmt.where(*self.conditions()) if window is None else stmt
+
+    def more_than(self, db, n: int) -> bool:
+        """Whether more than ``n`` documents match (any organization on SQLite)."""
+        matches, _, _ = self._matches()
+        return db.scalar(select(func.count()).select_from(matches.limit(n + 1).subquery())) > n
 
     @property
     def newest_first_key(self) -> ColumnElement:
@@ -243,9 +305,9 @@ class Search:
         return fts_table.c.rowid if self.dialect == "sqlite" else docs_table.c.id
 
 
-def search_for(q: str, dialect: str) -> Search | None:
+def search_for(q: str, dialect: str, organization_id: str | None = None) -> Search | None:
     terms = parse(q)
-    return Search(terms, dialect) if terms else None
+    return Search(terms, dialect, organization_id) if terms else None
 
 
 def indexed_report_ids(conn: Connection) -> Iterable[str]:
