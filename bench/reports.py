@@ -772,9 +772,11 @@ def run_backend(kind: str, args, log) -> dict:
                 "lists": lists, "ops": ops, "export": exp}
     finally:
         db.dispose()
-        if cluster:
+        if args.keep:
+            log(f"  kept: {url}" + (f" (stop: pg_ctl -D {cluster.data} stop)" if cluster else ""))
+        elif cluster:
             cluster.stop()
-        if tmpdir:
+        if tmpdir and not args.keep:
             for f in tmpdir.iterdir():
                 f.unlink()
             tmpdir.rmdir()
@@ -804,6 +806,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--export-rows", type=int, default=100_000, help="số dòng của lần xuất Excel (0 = bỏ qua)")
     ap.add_argument("--seed", type=int, default=1022)
     ap.add_argument("--explain", action="store_true", help="in kế hoạch thực thi của các truy vấn danh sách")
+    ap.add_argument("--keep", action="store_true", help="giữ lại cơ sở dữ liệu đã sinh để xem xét (in ra URL)")
     ap.add_argument("--sqlite-analyze", action="store_true", help="chạy ANALYZE trên SQLite trước khi đo")
     args = ap.parse_args(argv)
 

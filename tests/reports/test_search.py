@@ -235,3 +235,65 @@ def test_reindex_command(rw, db_url, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "Đã lập lại chỉ mục tìm kiếm cho 3 phản ánh" in result.output
     assert len(codes(rw, "via he")) == 3
+
+
+def test_search_total_is_counted_among_the_newest_matches(rw, monkeypatch, client):
+    """A search's total is counted up to SEARCH_COUNT_CAP among the newest matches of its words;
+    past it, or when more words matched than were looked at, the total reads "hơn N"."""
+    now = datetime.now(timezone.utc)
+    with rw.db.session() as s:
+        for i in range(6):  # the newest two are spam, the rest new
+            create_report(s, rw.actor("coordinator"), S.ReportIn(title=f"Lấn chiếm vỉa hè {i}", content="Bán hàng.",
+                                                                 channel="app"), received_at=now - timedelta(hours=10 - i))
+    monkeypatch.setattr(queries, "SEARCH_COUNT_CAP", 3)
+    with rw.db.session() as s:
+        p = rw.actor("coordinator")
+        page = queries.list_reports(s, p, ListParams(q="vỉa hè", page_size=2), queries.ReportFilters())
+        assert (page.total, page.total_capped, [r.title for r in page.items]) == (
+            3, True, ["Lấn chiếm vỉa hè 5", "Lấn chiếm vỉa hè 4"])
+        assert queries.count_reports(s, p, queries.ReportFilters(), "vỉa hè") == (6, False)  # exact: exports
+        for r in s.scalars(select(Report).where(Report.title.in_(["Lấn chiếm vỉa hè 5", "Lấn chiếm vỉa hè 4"]))):
+            r.status = Status.SPAM.value
+    with rw.db.session() as s:
+        f = queries.ReportFilters(view="new")
+        page = queries.list_reports(s, p, ListParams(q="vỉa hè", page_size=10), f)
+        assert (page.total, page.total_capped, len(page.items)) == (4, False, 4)  # the last page knows
+        page = queries.list_reports(s, p, ListParams(q="vỉa hè", page_size=3), f)
+        assert (page.total, page.total_capped, len(page.items)) == (3, True, 3)  # "hơn 3": a next page
+        # the count looked at the newest 4 matches only (2 of them spam), more matched: "hơn 2"
+        assert queries.count_reports(s, p, f, "vỉa hè", cap=100) == (2, True)
+    h = login(client, "dieuphoi")
+    body = client.get("/api/v1/reports?q=vỉa hè&view=new&page_size=3", headers=h).json()
+    assert (body["total"], body["total_capped"]) == (3, True)
+
+
+def test_postgresql_walk_and_collect_plans_agree(rw, monkeypatch):
+    """PostgreSQL reads common words by walking the number index and rare ones by collecting the
+    GIN matches first (``Search.rare``, from the statistics): both forms give the same pages and totals."""
+    if rw.db.dialect != "postgresql":
+        pytest.skip("SQLite has one form: the FTS5 table read in rowid order")
+    now = datetime.now(timezone.utc)
+    with rw.db.session() as s:
+        for i in range(9):
+            create_report(s, rw.actor("coordinator"), S.ReportIn(
+                title=f"{'Đèn đường hỏng' if i % 3 else 'Cây đổ'} số {i}", content="Trên đường Lê Duẩn.",
+                channel="app", citizen_phone=f"09051234{i:02d}"), received_at=now - timedelta(hours=i))
+    rw.report_in(Status.IN_PROGRESS)
+    monkeypatch.setattr(queries, "SEARCH_COUNT_CAP", 4)
+    seen = {}
+    for mode, threshold in (("collect", 10**12), ("walk", -1)):
+        monkeypatch.setattr(search, "RARE_MATCHES", threshold)
+        out = []
+        with rw.db.session() as s:
+            for who in ("coordinator", "manager"):
+                p = rw.actor(who)
+                for q in ("đèn đường", "le duan", "0905123", "cay do", "không có"):
+                    for page in (1, 2):
+                        pg = queries.list_reports(s, p, ListParams(q=q, page=page, page_size=3),
+                                                  queries.ReportFilters())
+                        assert queries._search(s, p, q).rare is (mode == "collect")
+                        out.append((who, q, page, [r.title for r in pg.items], pg.total, pg.total_capped))
+        seen[mode] = out
+    assert seen["walk"] == seen["collect"]
+    assert ("coordinator", "đèn đường", 1, ["Đèn đường hỏng số 1", "Đèn đường hỏng số 2", "Đèn đường hỏng số 4"],
+            4, True) in seen["walk"]

@@ -53,6 +53,9 @@ _VIEW_STATUSES = {
     "out_of_area": [Status.OUT_OF_AREA_PROPOSED, Status.OUT_OF_AREA],
     "processed": [Status.APPROVED, Status.CLOSED],
 }
+# A search counts its total up to this many (then "hơn 1.000"): results are read newest first,
+# and a count looks up each match's report, which a plain list's count does not.
+SEARCH_COUNT_CAP = 1_000
 SORTABLE = {"received_at": Report.received_at, "code": Report.code, "title": Report.title, "status": Report.status,
             "due_at": Report.due_at, "priority": Report.priority, "updated_at": Report.updated_at}
 
@@ -149,15 +152,17 @@ def _search(db: Session, p: Principal, q: str) -> search.Search | None:
     """The free-text search of ``q`` (a code prefix "PA-…" is not one)."""
     if not q or q.strip().upper().startswith("PA-"):
         return None
-    return search.search_for(q, db.get_bind().dialect.name, None if p.is_sysadmin else p.organization_id)
+    return search.search_for(q, db, None if p.is_sysadmin else p.organization_id)
 
 
 def _search_count(db: Session, found: search.Search, stmt: Select, cap: int | None) -> tuple[int, bool]:
     """(total, capped) of a search: exact without a cap; with one, counted among the newest
-    ``cap + 1`` matches of the words only, so that the count costs at most that many lookups
-    whatever the list's other conditions. Capped ("hơn N"): more than ``cap`` rows, or more
-    matches of the words than were looked at."""
+    ``min(cap, SEARCH_COUNT_CAP) + 1`` matches of the words only, so that the count costs at most
+    that many lookups whatever the list's other conditions. Capped ("hơn N"): more than that many
+    rows, or more matches of the words than were looked at."""
     ids = stmt.with_only_columns(Report.id)
+    if cap is not None:
+        cap = min(cap, SEARCH_COUNT_CAP)
     if cap is None:
         return db.scalar(select(func.count()).select_from(found.apply(ids).subquery())) or 0, False
     n = db.scalar(select(func.count()).select_from(found.apply(ids, window=cap + 1).subquery())) or 0

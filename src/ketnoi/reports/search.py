@@ -26,12 +26,13 @@ around the ORM are indexed by ``rebuild`` (``ketnoi reports reindex``, migration
 from __future__ import annotations
 
 import re
+import time
 from itertools import product
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import (ColumnElement, Connection, FromClause, Join, cast, column, func, inspect, literal, literal_column,
+from sqlalchemy import (CTE, ColumnElement, Connection, FromClause, Join, cast, column, func, inspect, literal, literal_column,
                         select, table, text)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.dialects.postgresql import TSQUERY
@@ -220,8 +221,12 @@ def rebuild(conn: Connection, batch: int = 5000, progress=None) -> int:
             progress(n)
     if sqlite:
         conn.execute(text(f"INSERT INTO {FTS} ({FTS}) VALUES ('rebuild')"))
+    else:  # in number order on disk, as reports received one by one would be: a walk newest first reads on
+        conn.execute(text(f"CLUSTER {DOCS} USING pk_{DOCS}"))
     for _, create in indexes:
         conn.execute(text(create))
+    if not sqlite:
+        conn.execute(text(f"ANALYZE {DOCS}"))
     return n
 
 
@@ -247,14 +252,21 @@ def _driving_join(join: DrivingJoin, compiler, asfrom=False, from_linter=None, *
             + join.onclause._compiler_dispatch(compiler, from_linter=from_linter, **kw))
 
 
-@dataclass(frozen=True)
+@dataclass
 class Search:
     """A parsed query bound to a dialect and an organization: the matching reports as a FROM
-    clause, read newest first from the index."""
+    clause, read newest first from the index.
+
+    PostgreSQL plans the walk itself; ``rare`` (words the statistics expect in fewer than
+    ``RARE_MATCHES`` reports) makes it collect the matches first from the GIN index (a
+    materialized CTE), because with ORDER BY … LIMIT the planner otherwise walks the number index
+    hoping to meet its first rows soon — and for a word it underestimates reads the whole index."""
 
     terms: Terms
     dialect: str
     organization_id: str | None = None  # None: every organization (system administrator)
+    rare: bool = False
+    _cte: CTE | None = None
 
     def conditions(self) -> list[ColumnElement[bool]]:
         """What a match is: the FTS5 MATCH on SQLite; the tsquery and organization on PostgreSQL."""
@@ -278,21 +290,33 @@ class Search:
 
         reports = Report.__table__
         matches, number, report_id = self._matches()
+        if window is None and self.rare:
+            cte = self._materialized()
+            return DrivingJoin(cte, reports, reports.c.id == cte.c.report_id)
         if window is None and self.dialect != "sqlite":
             return DrivingJoin(docs_table, reports, reports.c.id == docs_table.c.report_id)
         if window is None:  # SQLite: the FTS table itself, read in rowid order
             docs = DrivingJoin(fts_table, docs_table, docs_table.c.id == fts_table.c.rowid)
             return DrivingJoin(docs, reports, reports.c.id == docs_table.c.report_id)
+        if self.rare:
+            cte = self._materialized()
+            newest = select(cte.c.doc_id, cte.c.report_id).order_by(cte.c.doc_id.desc()).limit(window).subquery()
+            return DrivingJoin(newest, reports, reports.c.id == newest.c.report_id)
         newest = matches.order_by(number.desc()).limit(window).subquery("matches")
         if report_id is not None:
             return DrivingJoin(newest, reports, reports.c.id == newest.c.report_id)
         docs = DrivingJoin(newest, docs_table, docs_table.c.id == newest.c.doc_id)
         return DrivingJoin(docs, reports, reports.c.id == docs_table.c.report_id)
 
+    def _materialized(self) -> CTE:
+        if self._cte is None:
+            self._cte = self._matches()[0].cte("matches").prefix_with("MATERIALIZED")
+        return self._cte
+
     def apply(self, stmt: Select, window: int | None = None) -> Select:
         """``stmt`` (a selection from ``reports``) narrowed to the matches."""
         stmt = stmt.select_from(self.source(window))
-        return stmt.where(*self.conditions()) if window is None else stmt
+        return stmt.where(*self.conditions()) if window is None and not self.rare else stmt
 
     def more_than(self, db, n: int) -> bool:
         """Whether more than ``n`` documents match (any organization on SQLite)."""
@@ -302,12 +326,52 @@ class Search:
     @property
     def newest_first_key(self) -> ColumnElement:
         """Orders like ``Report.received_at`` (ties aside) and is read from the index in order."""
+        if self.rare:
+            return self._materialized().c.doc_id
         return fts_table.c.rowid if self.dialect == "sqlite" else docs_table.c.id
 
 
-def search_for(q: str, dialect: str, organization_id: str | None = None) -> Search | None:
+RARE_MATCHES = 5_000
+STATS_TTL = 300.0
+_stats: dict[str, tuple[float, dict[str, float], float, float]] = {}
+
+
+def _lexeme_stats(db) -> tuple[dict[str, float], float, float]:
+    """PostgreSQL: (share of documents holding each frequent word, the smallest listed share,
+    the number of documents), from the planner's statistics; cached a few minutes."""
+    key = str(db.get_bind().url)
+    hit = _stats.get(key)
+    if hit and time.monotonic() - hit[0] < STATS_TTL:
+        return hit[1:]
+    row = db.execute(text("SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
+                          "WHERE schemaname = current_schema() AND tablename = :t AND attname = 'tsv'"),
+                     {"t": DOCS}).first()
+    rows = db.scalar(text("SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = CAST(:t AS regclass)"),
+                     {"t": DOCS}) or 0.0
+    elems, freqs = (row or (None, None))
+    shares = dict(zip(elems or [], freqs or []))
+    least = freqs[len(elems)] if elems and freqs and len(freqs) > len(elems) else 0.0
+    _stats[key] = (time.monotonic(), shares, least, float(rows))
+    return shares, least, float(rows)
+
+
+def expected_matches(db, terms: Terms) -> float:
+    """Documents the statistics expect to hold every word (words taken as independent); a word
+    not among the frequent ones is taken at the least frequent one's share."""
+    shares, least, rows = _lexeme_stats(db)
+    share = 1.0
+    for word, prefix in terms.words:
+        share *= least if prefix else shares.get(word, least)
+    return share * rows
+
+
+def search_for(q: str, db, organization_id: str | None = None) -> Search | None:
     terms = parse(q)
-    return Search(terms, dialect, organization_id) if terms else None
+    if not terms:
+        return None
+    dialect = db.get_bind().dialect.name
+    rare = dialect == "postgresql" and expected_matches(db, terms) < RARE_MATCHES
+    return Search(terms, dialect, organization_id, rare)
 
 
 def indexed_report_ids(conn: Connection) -> Iterable[str]:
