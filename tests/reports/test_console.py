@@ -297,6 +297,31 @@ def test_menu_and_permissions_of_report_pages(client, rw):
     assert 'href="/reports/dashboard"' in client.get("/").text
 
 
+def test_home_page_figures_are_the_users_own_lists(client, rw):
+    """The home page counts each list in the user's scope, as the list it links to counts it."""
+    import re
+
+    rw.report_in(Status.NEW)
+    rw.report_in(Status.NEW)
+    rw.report_in(Status.IN_PROGRESS)  # dispatched to A-ROOT, assigned to chuyenvien
+    rw.world.user("ld.khac", roles=["home", "reports.read", "reports.assign"], dept="A-OTHER")
+
+    def figures(home: str) -> dict[str, str]:
+        return dict((label, num) for num, label in re.findall(
+            r'<div class="num">([^<]*)</div><div class="lbl">([^<]*)</div>', home))
+
+    login_as(client, "dieuphoi")
+    got = figures(client.get("/").text)
+    assert (got["Phản ánh mới"], got["Đang xử lý"], got["Quá hạn"]) == ("2", "1", "0")
+    assert 'href="/reports?view=new"' in client.get("/").text
+    login_as(client, "chuyenvien")
+    got = figures(client.get("/").text)
+    assert (got["Phản ánh mới"], got["Đang xử lý"], got["Của tôi"]) == ("0", "1", "1")
+    login_as(client, "ld.khac")  # another unit: none of these reports
+    got = figures(client.get("/").text)
+    assert (got["Phản ánh mới"], got["Đang xử lý"]) == ("0", "0") and "Người dùng" not in got
+
+
 # --- rules, deadlines, holidays -----------------------------------------------------------------
 def test_dispatch_rules_console(client, rw):
     csrf = login_as(client, "root")

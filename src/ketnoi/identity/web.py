@@ -11,8 +11,10 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import func, select
 
 from ketnoi.core.errors import DomainError
+from ketnoi.core.listing import ListParams
 from ketnoi.identity import auth, schemas as S, users
 from ketnoi.identity.models import AuthSession, Department, User
+from ketnoi.identity.service import list_departments
 from ketnoi.identity.principal import Principal
 from ketnoi.web.crud import Field, field_errors, form_data
 from ketnoi.web.deps import PRE_CSRF_COOKIE, SESSION_COOKIE, DbDep, client_ip, console, pre_session_csrf
@@ -142,19 +144,35 @@ async def reset_submit(request: Request, db: DbDep):
 reset_submit.ketnoi_public = True  # type: ignore[attr-defined]
 
 
+HOME_VIEWS = (("new", "Phản ánh mới"), ("in_progress", "Đang xử lý"), ("awaiting_approval", "Chờ phê duyệt"),
+              ("near_due", "Sắp đến hạn"), ("overdue", "Quá hạn"), ("mine", "Của tôi"))
+
+
 @router.get("/")
 def home(request: Request, db: DbDep, p: Principal = console("home")):
+    """The user's own figures, each counted in their scope (organization and unit subtree) as
+    the list it links to counts it."""
+    from ketnoi.core import listing
+    from ketnoi.reports import queries as report_queries
+
+    one = ListParams(page_size=1)
     stats = []
+
+    def shown(n: int, capped: bool) -> str:
+        return f"{n:,}{'+' if capped else ''}".replace(",", ".")
+
+    if p.has("reports.read"):
+        cap = listing.COUNT_CAP
+        counts = report_queries.counts_by_view(db, p, cap=cap)
+        for view, label in HOME_VIEWS:
+            n = counts.get(view, 0)
+            stats.append((label, shown(min(n, cap), n > cap), f"/reports?view={view}"))
     if p.has("identity.users.read"):
-        q = select(func.count()).select_from(User)
-        if not p.is_sysadmin:
-            q = q.where(User.organization_id == p.organization_id)
-        stats.append(("Người dùng", db.scalar(q), "/admin/users"))
+        page = users.list_users(db, p, one)
+        stats.append(("Người dùng", shown(page.total, page.total_capped), "/admin/users"))
     if p.has("identity.departments.read"):
-        q = select(func.count()).select_from(Department)
-        if not p.is_sysadmin:
-            q = q.where(Department.organization_id == p.organization_id)
-        stats.append(("Đơn vị, phòng ban", db.scalar(q), "/admin/departments"))
+        page = list_departments(db, p, one)
+        stats.append(("Đơn vị, phòng ban", shown(page.total, page.total_capped), "/admin/departments"))
     sessions = db.scalars(select(AuthSession).where(AuthSession.user_id == p.user_id)
                           .order_by(AuthSession.created_at.desc()).limit(5)).all()
     return render(request, "home.html", p, title="Trang chủ", stats=stats, sessions=sessions)
