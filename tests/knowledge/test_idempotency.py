@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ketnoi.knowledge import service
+from ketnoi.knowledge.client import KnowledgeApiError
 from ketnoi.knowledge.models import Answer, KnowledgeEvent, Procedure
 from ketnoi.knowledge.signing import signed_headers
 from tests.knowledge.test_api import BASE, KB, procedure_body
@@ -102,3 +103,18 @@ def test_bearer_user_keys_and_multipart_upload(kb, database):
     # the storage directory is shared by the session's tests: leave it as found
     assert kb.client.delete(f"{BASE}/procedures/{r1.json()['id']}", headers=kb.h).status_code == 204
     assert len(list(service.storage_dir().iterdir())) == files_before
+
+
+def test_python_client_sends_the_key(kb, database):
+    """``KnowledgeClient``'s writes take ``idempotency_key``: a retry after a lost answer replays it."""
+    api = kb.signed(kb.key())
+    first = api.create_procedure(procedure_body(), idempotency_key="tao-1.000894")
+    again = api.create_procedure(procedure_body(), idempotency_key="tao-1.000894")
+    assert again == first and count(database, Procedure) == 1
+    answer = api.add_answer(first["id"], {"title": "Lệ phí", "content": "Miễn phí."}, idempotency_key="dap-1")
+    assert api.add_answer(first["id"], {"title": "Lệ phí", "content": "Miễn phí."}, idempotency_key="dap-1") == answer
+    api.delete_procedure(first["id"], idempotency_key="xoa-1")
+    api.delete_procedure(first["id"], idempotency_key="xoa-1")  # the replayed 204, not a 404
+    with pytest.raises(KnowledgeApiError) as e:
+        api.delete_procedure(first["id"])
+    assert e.value.status == 404

@@ -55,10 +55,15 @@ class KnowledgeClient:
 
     # --- transport ---------------------------------------------------------------------------------
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, json_body: Any = None,
-                files: dict[str, Any] | None = None, nonce: str | None = None) -> httpx.Response:
+                files: dict[str, Any] | None = None, nonce: str | None = None,
+                idempotency_key: str | None = None) -> httpx.Response:
+        """``idempotency_key``: sent as ``Idempotency-Key`` on a write, so that repeating the call with
+        the same key after a timeout or a lost answer replays the first answer instead of writing twice."""
         params = {k: v for k, v in (params or {}).items() if v is not None and v != ""}
         content = None
         headers = {"Accept": "application/json"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         if json_body is not None:
             content = json.dumps(json_body, ensure_ascii=False, default=str).encode()
             headers["Content-Type"] = "application/json"
@@ -101,59 +106,67 @@ class KnowledgeClient:
         return self._json("GET", "/procedures", params={"type_doc": type_doc, "field": field, "status": status,
                                                         "q": q, "page": page, "page_size": page_size, "sort": sort})
 
-    def create_procedure(self, data: dict[str, Any]) -> dict:
+    def create_procedure(self, data: dict[str, Any], *, idempotency_key: str | None = None) -> dict:
         """``data``: code, title, status, type_doc, field, … and ``answer`` {title, content, attachment?}."""
-        return self._json("POST", "/procedures", json_body=data)
+        return self._json("POST", "/procedures", json_body=data, idempotency_key=idempotency_key)
 
     def get_procedure(self, procedure_id: str) -> dict:
         return self._json("GET", f"/procedures/{procedure_id}")
 
-    def update_procedure(self, procedure_id: str, changes: dict[str, Any]) -> dict:
-        return self._json("PATCH", f"/procedures/{procedure_id}", json_body=changes)
+    def update_procedure(self, procedure_id: str, changes: dict[str, Any],
+                         *, idempotency_key: str | None = None) -> dict:
+        return self._json("PATCH", f"/procedures/{procedure_id}", json_body=changes,
+                          idempotency_key=idempotency_key)
 
-    def delete_procedure(self, procedure_id: str) -> None:
-        self._json("DELETE", f"/procedures/{procedure_id}")
+    def delete_procedure(self, procedure_id: str, *, idempotency_key: str | None = None) -> None:
+        self._json("DELETE", f"/procedures/{procedure_id}", idempotency_key=idempotency_key)
 
     # --- answers -----------------------------------------------------------------------------------
-    def add_answer(self, procedure_id: str, data: dict[str, Any]) -> dict:
-        return self._json("POST", f"/procedures/{procedure_id}/answers", json_body=data)
+    def add_answer(self, procedure_id: str, data: dict[str, Any],
+                   *, idempotency_key: str | None = None) -> dict:
+        return self._json("POST", f"/procedures/{procedure_id}/answers", json_body=data,
+                          idempotency_key=idempotency_key)
 
     def get_answer(self, answer_id: str) -> dict:
         return self._json("GET", f"/answers/{answer_id}")
 
-    def update_answer(self, answer_id: str, changes: dict[str, Any]) -> dict:
-        return self._json("PATCH", f"/answers/{answer_id}", json_body=changes)
+    def update_answer(self, answer_id: str, changes: dict[str, Any],
+                      *, idempotency_key: str | None = None) -> dict:
+        return self._json("PATCH", f"/answers/{answer_id}", json_body=changes,
+                          idempotency_key=idempotency_key)
 
-    def delete_answer(self, answer_id: str) -> None:
-        self._json("DELETE", f"/answers/{answer_id}")
+    def delete_answer(self, answer_id: str, *, idempotency_key: str | None = None) -> None:
+        self._json("DELETE", f"/answers/{answer_id}", idempotency_key=idempotency_key)
 
     # --- attachments -------------------------------------------------------------------------------
     def upload_attachment(self, answer_id: str, filename: str, content: bytes,
-                          content_type: str = "application/octet-stream") -> dict:
+                          content_type: str = "application/octet-stream",
+                          *, idempotency_key: str | None = None) -> dict:
         return self._json("POST", f"/answers/{answer_id}/attachments",
-                          files={"file": (filename, content, content_type)})
+                          files={"file": (filename, content, content_type)}, idempotency_key=idempotency_key)
 
     def download_attachment(self, attachment_id: str) -> bytes:
         return self.request("GET", f"/attachments/{attachment_id}").content
 
-    def delete_attachment(self, attachment_id: str) -> None:
-        self._json("DELETE", f"/attachments/{attachment_id}")
+    def delete_attachment(self, attachment_id: str, *, idempotency_key: str | None = None) -> None:
+        self._json("DELETE", f"/attachments/{attachment_id}", idempotency_key=idempotency_key)
 
     # --- events (KB-22) ----------------------------------------------------------------------------
     def list_events(self, *, status: str = "", q: str = "", page: int = 1, page_size: int = 20) -> dict:
         return self._json("GET", "/events", params={"status": status, "q": q, "page": page, "page_size": page_size})
 
-    def create_event(self, data: dict[str, Any]) -> dict:
-        return self._json("POST", "/events", json_body=data)
+    def create_event(self, data: dict[str, Any], *, idempotency_key: str | None = None) -> dict:
+        return self._json("POST", "/events", json_body=data, idempotency_key=idempotency_key)
 
     def get_event(self, event_id: str) -> dict:
         return self._json("GET", f"/events/{event_id}")
 
-    def update_event(self, event_id: str, changes: dict[str, Any]) -> dict:
-        return self._json("PATCH", f"/events/{event_id}", json_body=changes)
+    def update_event(self, event_id: str, changes: dict[str, Any],
+                     *, idempotency_key: str | None = None) -> dict:
+        return self._json("PATCH", f"/events/{event_id}", json_body=changes, idempotency_key=idempotency_key)
 
-    def delete_event(self, event_id: str) -> None:
-        self._json("DELETE", f"/events/{event_id}")
+    def delete_event(self, event_id: str, *, idempotency_key: str | None = None) -> None:
+        self._json("DELETE", f"/events/{event_id}", idempotency_key=idempotency_key)
 
     def search_events(self, q: str, *, mode: str = "approximate", page: int = 1, page_size: int = 20) -> dict:
         return self._json("GET", "/events/search", params={"q": q, "mode": mode, "page": page,
