@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     # phones that do not know SHA-256 often fail on its challenge instead of skipping it (baresip/libre
     # and SIPp do), so offer SHA-256 only when every phone of the deployment supports it.
     sip_digest_algorithms: str = "MD5"
+    # A call engine started on its own (`python -m ketnoi.telephony.engine`) looks for a configuration
+    # applied in the console this often (seconds; 0 = only at start). The engine inside `ketnoi serve`
+    # takes an Apply at once.
+    telephony_apply_poll_seconds: float = 5.0
     # --- end telephony ---
 
     # --- Video calls (videocall/) ---

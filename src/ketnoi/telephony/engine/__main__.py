@@ -1,6 +1,7 @@
 """`python -m ketnoi.telephony.engine`: the call engine alone, without the web console (a dedicated
 PBX process, or the benchmark's engine pinned to one core). Settings and database as for
-`ketnoi serve`; runs until SIGINT/SIGTERM, then hangs up the calls and unregisters the trunks."""
+`ketnoi serve`; runs until SIGINT/SIGTERM, then hangs up the calls and unregisters the trunks.
+A configuration applied in the console reaches it within KETNOI_TELEPHONY_APPLY_POLL_SECONDS."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ async def run() -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     database = init_database(settings)
     engine = TelephonyEngine(settings, database)
-    await engine.start()
+    await engine.start(poll_seconds=settings.telephony_apply_poll_seconds)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -30,22 +30,58 @@ class TelephonyEngine:
         self._lock = asyncio.Lock()
         self._subscribed = False
         self._tasks: set[asyncio.Task] = set()
+        self.revisions: dict[str, int] = {}  # organization → applied revision this engine has taken
 
     def media_bind(self, tenant: Tenant) -> str:
         """Address RTP sockets bind to: the same as SIP (CC-05 public address only goes in SDP)."""
         return self.settings.sip_bind_address
 
     # ------------------------------------------------------------------ lifecycle
-    async def start(self, configs: list[PbxConfig] | None = None) -> None:
+    async def start(self, configs: list[PbxConfig] | None = None, poll_seconds: float = 0.0) -> None:
+        """``poll_seconds``: also look for configurations applied by another process this often (an
+        engine started on its own, ``python -m ketnoi.telephony.engine``, is not on the console's
+        event bus); 0: only the in-process ``pbx.applied`` events."""
         self._loop = asyncio.get_running_loop()
         if self.records is not None:
             self.records.start()
         if configs is None and self.database is not None:
             configs = await asyncio.to_thread(self._load_all)
         for cfg in configs or ():
+            self.revisions[cfg.organization_id] = cfg.revision
             await self._start_tenant(cfg)
         bus.subscribe(self._on_bus)
         self._subscribed = True
+        if poll_seconds > 0 and self.database is not None:
+            task = self._loop.create_task(self._poll(poll_seconds))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _poll(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.poll_applied()
+            except Exception:  # a database hiccup: try again next time
+                log.exception("looking for applied PBX configurations failed")
+
+    async def poll_applied(self) -> list[str]:
+        """Reload the organizations whose applied revision differs from the one this engine runs
+        (applied elsewhere, newly applied, or removed); returns their ids."""
+        applied = await asyncio.to_thread(self._applied_revisions)
+        changed = [org for org, rev in applied.items() if self.revisions.get(org) != rev]
+        changed += [org for org in self.revisions if org not in applied]
+        for org in changed:
+            await self.reload(org)
+        return changed
+
+    def _applied_revisions(self) -> dict[str, int]:
+        from sqlalchemy import select
+
+        from ketnoi.telephony.pbx.models import PbxState
+
+        with self.database.session() as s:
+            return dict(s.execute(select(PbxState.organization_id, PbxState.applied_revision)
+                                  .where(PbxState.applied_config.is_not(None))).all())
 
     def _load_all(self) -> list[PbxConfig]:
         from ketnoi.telephony.pbx import cdr
@@ -109,6 +145,10 @@ class TelephonyEngine:
             cfg = await asyncio.to_thread(self._load_one, org_id)
         async with self._lock:
             tenant = self.tenants.get(org_id)
+            if cfg is None:
+                self.revisions.pop(org_id, None)
+            else:
+                self.revisions[org_id] = cfg.revision
             if cfg is None:
                 if tenant is not None:
                     await tenant.stop()
