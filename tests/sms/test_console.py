@@ -134,6 +134,9 @@ def test_provider_pages_build_forms_from_the_kind(client, csrf, database, world)
     assert "kannel-1" in listing.text and "Chưa chạy" in listing.text
     edit = client.get(f"/sms/providers/{pr.id}")
     assert edit.status_code == 200 and "testpw" not in edit.text and "a-long-inbound" not in edit.text
+    # the get-url to put in Kannel's sms-service, with a placeholder for the write-only secret
+    assert (f"http://127.0.0.1:8000/api/v1/sms/gateway/kannel/{pr.id}/mo?k=&lt;KHÓA&gt;&amp;id=%I&amp;from=%p"
+            in edit.text)
     r = client.post(f"/sms/providers/{pr.id}", data={**data, "config.callback_base_url": "http://127.0.0.1:8000",
                                                      "config.password": "", "config.inbound_secret": "",
                                                      "config.username": "khac"}, follow_redirects=False)

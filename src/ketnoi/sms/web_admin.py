@@ -223,9 +223,18 @@ def provider_edit(provider_id: str, request: Request, db: DbDep, p: Principal = 
     extras = [{"title": "Xóa nhà cung cấp", "text": "Tin đang chờ gửi sẽ chuyển sang nhà cung cấp khác.",
                "url": f"/sms/providers/{pr.id}/delete", "label": "Xóa", "cls": "danger",
                "confirm": f"Xóa nhà cung cấp SMS \"{pr.name}\"?"}]
+    infos = []
+    if pr.kind == "kannel" and (pr.config or {}).get("callback_base_url"):
+        from ketnoi.sms.providers.kannel import mo_get_url_for
+
+        infos.append({"title": "Cấu hình tin đến trên Kannel",
+                      "text": "Đặt get-url này trong nhóm sms-service của Kannel (thay <KHÓA> bằng khóa nhận "
+                              "tin đã nhập ở trên) để tin nhắn đến chuyển về ketnoi; báo cáo phát được "
+                              "ketnoi tự gắn vào từng tin gửi đi.",
+                      "code": mo_get_url_for(pr.config["callback_base_url"], pr.id, "<KHÓA>")})
     return render(request, "crud_form.html", p, title=f"Nhà cung cấp {pr.name}", section=SECTION,
                   fields=_provider_fields(db, p, pr.kind, True), values=_provider_values(pr), errors={},
-                  action=f"/sms/providers/{pr.id}", cancel_url="/sms/providers", extras=extras,
+                  action=f"/sms/providers/{pr.id}", cancel_url="/sms/providers", extras=extras, infos=infos,
                   notice=f"{KIND_LABELS.get(pr.kind, pr.kind)} · Trạng thái: {_state(status, pr.enabled)}")
 
 

@@ -50,9 +50,14 @@ def check_secret(settings: KannelConfig, given: str | None) -> bool:
 
 def mo_get_url(provider_id: str, settings: KannelConfig) -> str:
     """The ``get-url`` to put in Kannel's ``sms-service`` group for incoming messages."""
-    base = f"{settings.callback_base_url}{GATEWAY_PREFIX}/{quote(provider_id, safe='')}/mo"
-    return (f"{base}?k={quote(settings.inbound_secret, safe='')}&id=%I&from=%p&to=%P&text=%a"
-            "&coding=%c&charset=%C&t=%T")
+    return mo_get_url_for(settings.callback_base_url, provider_id, quote(settings.inbound_secret, safe=""))
+
+
+def mo_get_url_for(callback_base_url: str, provider_id: str, secret: str) -> str:
+    """``mo_get_url`` from its parts; ``secret`` as it goes in the URL (the console shows a
+    placeholder: the inbound secret is write-only)."""
+    base = f"{callback_base_url}{GATEWAY_PREFIX}/{quote(provider_id, safe='')}/mo"
+    return f"{base}?k={secret}&id=%I&from=%p&to=%P&text=%a&coding=%c&charset=%C&t=%T"
 
 
 def dlr_url(provider_id: str, settings: KannelConfig, part_id: str) -> str:
