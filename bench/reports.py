@@ -28,10 +28,10 @@ import tempfile
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
 from bisect import bisect
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from operator import itemgetter
 from pathlib import Path
@@ -42,19 +42,19 @@ if "KETNOI_DATA_DIR" not in os.environ:  # the bench's own settings directory, r
     os.environ["KETNOI_DATA_DIR"] = tempfile.mkdtemp(prefix="ketnoi-bench-data-")
     atexit.register(shutil.rmtree, os.environ["KETNOI_DATA_DIR"], True)
 
-from sqlalchemy import event, func, select, text  # noqa: E402
+from sqlalchemy import event, func, select, text
 
-from ketnoi.bootstrap import prepare  # noqa: E402
-from ketnoi.catalog.models import Area, Category  # noqa: E402
-from ketnoi.core.listing import COUNT_CAP, ListParams  # noqa: E402
-from ketnoi.db.session import Database  # noqa: E402
-from ketnoi.identity.models import Department, Organization, PermissionGroup, User  # noqa: E402
-from ketnoi.identity.principal import Principal  # noqa: E402
-from ketnoi.reports import export, queries, search, service  # noqa: E402
-from ketnoi.reports import schemas as S  # noqa: E402
-from ketnoi.reports.models import Report, ReportHistory, ReportSequence, SlaRule  # noqa: E402
-from ketnoi.reports.workflow import Action  # noqa: E402
-from ketnoi.settings import get_settings  # noqa: E402
+from ketnoi.bootstrap import prepare
+from ketnoi.catalog.models import Area, Category
+from ketnoi.core.listing import COUNT_CAP, ListParams
+from ketnoi.db.session import Database
+from ketnoi.identity.models import Department, Organization, PermissionGroup, User
+from ketnoi.identity.principal import Principal
+from ketnoi.reports import export, queries, search, service
+from ketnoi.reports import schemas as S
+from ketnoi.reports.models import Report, ReportHistory, ReportSequence, SlaRule
+from ketnoi.reports.workflow import Action
+from ketnoi.settings import get_settings
 
 DAY = timedelta(days=1)
 REPORT_COLS = [c.name for c in Report.__table__.columns]
@@ -308,7 +308,7 @@ def generate(ref: Reference, n: int, now: datetime, rng: random.Random, batch: i
 
 def _sqlite_dt(v: datetime) -> str:
     """What SQLAlchemy's DateTime stores on SQLite for a UTC value: naive text."""
-    return v.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _prefetch(batches: Iterator, depth: int = 2) -> Iterator:
@@ -725,7 +725,6 @@ def run_backend(kind: str, args, log) -> dict:
         url = f"sqlite:///{tmpdir / 'bench.sqlite3'}"
     else:
         from sqlalchemy import create_engine
-
         from tests.pg import PgCluster
 
         cluster = PgCluster().start()
@@ -739,7 +738,7 @@ def run_backend(kind: str, args, log) -> dict:
         log(f"== {kind}: {args.n:,} reports")
         prepare(get_settings(), db)  # migrations (ketnoi.db.migrate.upgrade) and the start-up seeds
         ref = seed_reference(db, rng)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         load_s = load(db, ref, args.n, now, rng, log)
         with db.engine.connect() as c:
             n_hist = c.scalar(text("SELECT count(*) FROM report_history"))

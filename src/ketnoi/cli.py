@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path  # Typer reads the annotations at runtime
 
 import typer
 
@@ -131,8 +132,6 @@ def catalog_load_areas(scheme: str = typer.Option("2025", "--scheme",
 
 
 # --- knowledge base: procedures import and search index (KB-02, KB-11) ---------------------------
-from pathlib import Path  # (this section is appended; Typer reads the annotation at runtime)
-
 knowledge_app = typer.Typer(help="Cơ sở tri thức: nhập thủ tục hành chính, chỉ mục tìm kiếm.", no_args_is_help=True)
 app.add_typer(knowledge_app, name="knowledge")
 

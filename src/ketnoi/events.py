@@ -40,7 +40,7 @@ class Event:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Event":
+    def from_dict(cls, d: dict[str, Any]) -> Event:
         return cls(**{k: d.get(k) for k in cls.__dataclass_fields__ if k in d})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -40,10 +41,10 @@ def test_small_run_on_sqlite(bench, capsys):
 
 def test_generated_reports_follow_the_workflow(bench):
     import random
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     ref = _reference(bench)
-    now = datetime(2026, 11, 22, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 22, tzinfo=UTC)
     rows = [r for batch, _ in bench.generate(ref, 3000, now, random.Random(1)) for r in batch]
     col = {c: i for i, c in enumerate(bench.REPORT_COLS)}
     statuses = {r[col["status"]] for r in rows}

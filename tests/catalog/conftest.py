@@ -9,7 +9,6 @@ from sqlalchemy import select
 from ketnoi.catalog.areas_data import load_areas
 from ketnoi.catalog.models import Area
 
-
 HANOI, HCMC = "01", "79"
 
 

@@ -5,7 +5,7 @@ rules, deadlines and holidays, SMS settings and the dashboard."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -89,7 +89,7 @@ def test_list_views_counts_search_sort_and_paging(client, rw):
 
 
 def test_filters_and_export_links(client, rw):
-    old = report_at(rw, datetime(2025, 3, 1, 2, 0, tzinfo=timezone.utc), title="Ngập nước", channel="zalo")
+    old = report_at(rw, datetime(2025, 3, 1, 2, 0, tzinfo=UTC), title="Ngập nước", channel="zalo")
     fresh = rw.new_report(title="Cây đổ", channel="phone")
     dispatched = rw.report_in(Status.DISPATCHED)
     login_as(client, "dieuphoi")
@@ -431,9 +431,9 @@ def test_dashboard_counts_and_charts(client, rw):
     approved = rw.report_in(Status.APPROVED)
     late = rw.report_in(Status.DISPATCHED)
     with rw.db.session() as s:
-        s.get(Report, late).due_at = datetime.now(timezone.utc) - timedelta(hours=1)
-        s.get(Report, approved).due_at = datetime.now(timezone.utc) + timedelta(hours=5)
-    report_at(rw, datetime(2020, 1, 1, tzinfo=timezone.utc))  # outside every period below
+        s.get(Report, late).due_at = datetime.now(UTC) - timedelta(hours=1)
+        s.get(Report, approved).due_at = datetime.now(UTC) + timedelta(hours=5)
+    report_at(rw, datetime(2020, 1, 1, tzinfo=UTC))  # outside every period below
     rw.world.user("thongke", roles=["home", "scope.all_units", "reports.dashboard"], dept=None)
     login_as(client, "thongke")
     page = client.get("/reports/dashboard?period=7d")

@@ -4,7 +4,7 @@ and that a search is read newest first from the index (docs/BENCHMARKS.md: lists
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text
@@ -111,7 +111,7 @@ def test_search_keeps_the_list_scope_and_filters(rw):
 
 
 def test_newest_first_and_other_sorts(rw):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with rw.db.session() as s:
         for k, (title, days) in enumerate((("Ổ gà số 1", 3), ("Ổ gà số 2", 1), ("Ổ gà số 3", 2))):
             create_report(s, rw.actor("coordinator"), S.ReportIn(title=title, content="Mặt đường có ổ gà.",
@@ -130,7 +130,7 @@ def test_newest_first_and_other_sorts(rw):
 
 
 def test_same_reception_time_gets_distinct_numbers(rw):
-    when = datetime(2026, 5, 1, 8, 0, tzinfo=timezone.utc)
+    when = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
     with rw.db.session() as s:
         for i in range(3):
             create_report(s, rw.actor("coordinator"), S.ReportIn(title=f"Trùng giờ {i}", content="Cùng lúc.",
@@ -240,7 +240,7 @@ def test_reindex_command(rw, db_url, monkeypatch):
 def test_search_total_is_counted_among_the_newest_matches(rw, monkeypatch, client):
     """A search's total is counted up to SEARCH_COUNT_CAP among the newest matches of its words;
     past it, or when more words matched than were looked at, the total reads "hơn N"."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with rw.db.session() as s:
         for i in range(6):  # the newest two are spam, the rest new
             create_report(s, rw.actor("coordinator"), S.ReportIn(title=f"Lấn chiếm vỉa hè {i}", content="Bán hàng.",
@@ -272,7 +272,7 @@ def test_postgresql_walk_and_collect_plans_agree(rw, monkeypatch):
     GIN matches first (``Search.rare``, from the statistics): both forms give the same pages and totals."""
     if rw.db.dialect != "postgresql":
         pytest.skip("SQLite has one form: the FTS5 table read in rowid order")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with rw.db.session() as s:
         for i in range(9):
             create_report(s, rw.actor("coordinator"), S.ReportIn(

@@ -11,7 +11,7 @@ from ketnoi.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ketnoi.reports.models import Report
 from ketnoi.reports.service import transition
 from ketnoi.reports.workflow import TRANSITIONS, Action, Actor, Status, available_actions, next_status
-from tests.reports.factory import PATHS, ReportWorld
+from tests.reports.factory import ReportWorld
 
 
 @pytest.fixture

@@ -278,8 +278,9 @@ def test_ending_releases_the_room_and_tokens_and_a_call_without_media_has_no_rec
     with database.session() as s:
         call = s.get(VcCall, call_id)
         room, instance = call.janus_room, call.janus_instance
-    exists = lambda: desk.runtime.janus(
-        lambda c: c.room_request({"request": "exists", "room": room}), instance)["exists"]
+    def exists():
+        return desk.runtime.janus(
+            lambda c: c.room_request({"request": "exists", "room": room}), instance)["exists"]
     assert exists() is True
     desk.client.post(f"{CALLS}/{call_id}/hangup", headers=h)
     assert exists() is False

@@ -51,7 +51,8 @@ def test_bad_conditions_are_explained(cond):
 
 
 def test_first_matching_active_group_in_queue_order():
-    g = lambda code, cond, active=True: SimpleNamespace(code=code, conditions=cond, is_active=active)
+    def g(code, cond, active=True):
+        return SimpleNamespace(code=code, conditions=cond, is_active=active)
     groups = [g("VIP", {"vip": True}), g("HN-OFF", {"unit": ["HN"]}, False), g("HN", {"unit": ["HN"]}), g("ALL", {})]
     assert routing.choose_group(groups, facts()).code == "HN"
     assert routing.choose_group(groups, facts(unit="DN")).code == "ALL"

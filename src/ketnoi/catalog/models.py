@@ -34,7 +34,7 @@ class Area(IdMixin, TimestampMixin, Base):
     longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)  # False = retired
 
-    parent: Mapped["Area | None"] = relationship(remote_side="Area.id")
+    parent: Mapped[Area | None] = relationship(remote_side="Area.id")
 
 
 class Category(IdMixin, TimestampMixin, Base):
@@ -51,5 +51,5 @@ class Category(IdMixin, TimestampMixin, Base):
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)  # False = retired
 
-    parent: Mapped["Category | None"] = relationship(remote_side="Category.id")
+    parent: Mapped[Category | None] = relationship(remote_side="Category.id")
     areas: Mapped[list[Area]] = relationship(secondary=category_areas, order_by=Area.code)

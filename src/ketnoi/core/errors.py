@@ -18,7 +18,7 @@ class ValidationFailed(DomainError):
     title = "Dữ liệu không hợp lệ"
 
     @classmethod
-    def field(cls, field: str, message: str) -> "ValidationFailed":
+    def field(cls, field: str, message: str) -> ValidationFailed:
         return cls(message, [{"field": field, "message": message}])
 
 

@@ -11,8 +11,7 @@ from ketnoi.core.listing import ListParams
 from ketnoi.identity import auth, service, users
 from ketnoi.identity import schemas as S
 from ketnoi.identity.principal import Principal
-from ketnoi.identity.rbac import permissions_of
-from ketnoi.web.deps import DbDep, api_principal, client_ip, requires
+from ketnoi.web.deps import DbDep, client_ip, requires
 from ketnoi.web.schemas import PROBLEMS, Paged, list_query
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEMS)

@@ -19,7 +19,13 @@ from ketnoi.core.errors import Forbidden, NotAuthenticated, RateLimited, Validat
 from ketnoi.db.base import utcnow
 from ketnoi.events import Event, queue_event
 from ketnoi.identity.models import AuthSession, LoginAttempt, PasswordHistory, PasswordResetCode, User
-from ketnoi.identity.passwords import dummy_verify, hash_password, needs_rehash, policy_errors, verify_password
+from ketnoi.identity.passwords import (
+    dummy_verify,
+    hash_password,
+    needs_rehash,
+    policy_errors,
+    verify_password,
+)
 from ketnoi.identity.principal import Principal
 from ketnoi.identity.rbac import principal_for
 from ketnoi.outbox.service import enqueue_message

@@ -42,7 +42,7 @@ class Role(IdMixin, TimestampMixin, Base):
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
     is_system: Mapped[bool] = mapped_column(Boolean, default=False)
 
-    parent: Mapped["Role | None"] = relationship(remote_side="Role.id")
+    parent: Mapped[Role | None] = relationship(remote_side="Role.id")
 
 
 class PermissionGroup(IdMixin, TimestampMixin, Base):
@@ -69,7 +69,7 @@ class Organization(IdMixin, TimestampMixin, Base):
     )
 
     groups: Mapped[list[PermissionGroup]] = relationship(secondary=organization_groups, order_by=PermissionGroup.code)
-    manager: Mapped["User | None"] = relationship(foreign_keys=[manager_id], post_update=True)
+    manager: Mapped[User | None] = relationship(foreign_keys=[manager_id], post_update=True)
 
 
 class Department(IdMixin, TimestampMixin, Base):
@@ -85,7 +85,7 @@ class Department(IdMixin, TimestampMixin, Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     organization: Mapped[Organization] = relationship()
-    parent: Mapped["Department | None"] = relationship(remote_side="Department.id")
+    parent: Mapped[Department | None] = relationship(remote_side="Department.id")
 
 
 class User(IdMixin, TimestampMixin, Base):

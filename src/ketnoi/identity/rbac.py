@@ -6,8 +6,16 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketnoi.identity.models import AuthSession, Organization, PermissionGroup, Role, User, group_roles, user_groups
-from ketnoi.identity.models import organization_groups
+from ketnoi.identity.models import (
+    AuthSession,
+    Organization,
+    PermissionGroup,
+    Role,
+    User,
+    group_roles,
+    organization_groups,
+    user_groups,
+)
 from ketnoi.identity.permissions import CATALOG, SCOPE_ALL_UNITS
 from ketnoi.identity.principal import Principal
 

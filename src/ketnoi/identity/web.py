@@ -8,14 +8,15 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ketnoi.core.errors import DomainError
 from ketnoi.core.listing import ListParams
-from ketnoi.identity import auth, schemas as S, users
-from ketnoi.identity.models import AuthSession, Department, User
-from ketnoi.identity.service import list_departments
+from ketnoi.identity import auth, users
+from ketnoi.identity import schemas as S
+from ketnoi.identity.models import AuthSession, User
 from ketnoi.identity.principal import Principal
+from ketnoi.identity.service import list_departments
 from ketnoi.web.crud import Field, field_errors, form_data
 from ketnoi.web.deps import PRE_CSRF_COOKIE, SESSION_COOKIE, DbDep, client_ip, console, pre_session_csrf
 from ketnoi.web.pages import render

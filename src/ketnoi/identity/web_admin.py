@@ -10,11 +10,22 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
 from ketnoi.core.errors import DomainError
-from ketnoi.identity import auth, schemas as S, service, users
+from ketnoi.identity import auth, service, users
+from ketnoi.identity import schemas as S
 from ketnoi.identity.models import Organization, PermissionGroup, Role
 from ketnoi.identity.principal import Principal
 from ketnoi.identity.rbac import groups_allowed
-from ketnoi.web.crud import Action, Column, Field, Filter, Row, bool_filter, field_errors, form_data, list_params
+from ketnoi.web.crud import (
+    Action,
+    Column,
+    Field,
+    Filter,
+    Row,
+    bool_filter,
+    field_errors,
+    form_data,
+    list_params,
+)
 from ketnoi.web.deps import DbDep, console
 from ketnoi.web.pages import render
 

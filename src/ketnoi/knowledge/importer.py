@@ -82,7 +82,7 @@ def parse_row(line: str) -> dict:
     except json.JSONDecodeError as e:
         raise ValueError(f"JSON không hợp lệ ({e.msg}, cột {e.colno})") from None
     if not isinstance(obj, dict):
-        raise ValueError("mỗi dòng phải là một đối tượng JSON")  # noqa: TRY004 (a bad row, reported)
+        raise ValueError("mỗi dòng phải là một đối tượng JSON")
     code = str(obj.get("ma_thu_tuc") or "").strip()
     title = str(obj.get("ten_thu_tuc") or "").strip()
     if not code:

@@ -6,7 +6,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ketnoi.db.base import Base, IdMixin, TimestampMixin, UTCDateTime, utcnow
@@ -44,7 +55,7 @@ class Procedure(IdMixin, TimestampMixin, Base):
     # the remaining sections as imported (steps, how to submit, documents, conditions, legal basis, result…)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
-    answers: Mapped[list["Answer"]] = relationship(back_populates="procedure", order_by="Answer.sort_order",
+    answers: Mapped[list[Answer]] = relationship(back_populates="procedure", order_by="Answer.sort_order",
                                                    cascade="all, delete-orphan")
     areas = relationship("Area", secondary=procedure_areas)
 
@@ -60,7 +71,7 @@ class Answer(IdMixin, TimestampMixin, Base):
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
 
     procedure: Mapped[Procedure] = relationship(back_populates="answers")
-    attachments: Mapped[list["KnowledgeAttachment"]] = relationship(cascade="all, delete-orphan",
+    attachments: Mapped[list[KnowledgeAttachment]] = relationship(cascade="all, delete-orphan",
                                                                     order_by="KnowledgeAttachment.created_at")
 
 

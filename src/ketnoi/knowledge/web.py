@@ -482,7 +482,8 @@ def event_list(request: Request, db: DbDep, p: Principal = console("knowledge.re
     page = service.list_events(db, p, params, status=status if status in STATUS_LABELS else "",
                                organization_id=_org_scope(request, db, p) if p.is_sysadmin else "")
     can_write = p.has("knowledge.write")
-    fmt = lambda d: d.astimezone(_tz(request)).strftime("%H:%M %d/%m/%Y") if d else ""
+    def fmt(d):
+        return d.astimezone(_tz(request)).strftime("%H:%M %d/%m/%Y") if d else ""
     rows = [Row([e.title, fmt(e.starts_at), fmt(e.ends_at), e.place, STATUS_LABELS.get(e.status, e.status)],
                 url=f"/knowledge/events/{e.id}" if can_write else "",
                 actions=[Action("Sửa", f"/knowledge/events/{e.id}")] if can_write else []) for e in page.items]
@@ -513,7 +514,8 @@ async def event_create(request: Request, db: DbDep, p: Principal = console("know
 
 
 def _event_values(e, tz: ZoneInfo) -> dict[str, Any]:
-    local = lambda d: d.astimezone(tz).strftime("%Y-%m-%dT%H:%M") if d else ""
+    def local(d):
+        return d.astimezone(tz).strftime("%Y-%m-%dT%H:%M") if d else ""
     return {"title": e.title, "starts_at": local(e.starts_at), "ends_at": local(e.ends_at), "place": e.place,
             "status": e.status, "description": e.description}
 

@@ -8,7 +8,7 @@ Small selections are written during the request; larger ones run as a background
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -89,7 +89,7 @@ def aware(value: datetime | None, field: str) -> datetime | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(get_settings().timezone))
     try:
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     except (OverflowError, ValueError):
         raise ValidationFailed.field(field, "Ngày giờ nằm ngoài phạm vi cho phép.")
 

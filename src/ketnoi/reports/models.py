@@ -4,8 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (Boolean, Column, Float, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint, event,
-                        text)
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    event,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ketnoi.db.base import Base, IdMixin, TimestampMixin, UTCDateTime, utcnow
@@ -62,9 +74,9 @@ class Report(IdMixin, TimestampMixin, Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
-    history: Mapped[list["ReportHistory"]] = relationship(order_by="ReportHistory.seq", back_populates="report")
-    attachments: Mapped[list["ReportAttachment"]] = relationship(order_by="ReportAttachment.created_at")
-    support_units: Mapped[list["ReportSupportUnit"]] = relationship()
+    history: Mapped[list[ReportHistory]] = relationship(order_by="ReportHistory.seq", back_populates="report")
+    attachments: Mapped[list[ReportAttachment]] = relationship(order_by="ReportAttachment.created_at")
+    support_units: Mapped[list[ReportSupportUnit]] = relationship()
 
     __table_args__ = (
         Index("ix_reports_org_status_received", "organization_id", "status", "received_at"),

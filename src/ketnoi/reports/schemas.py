@@ -164,7 +164,7 @@ class ProgressNode(BaseModel):
     id: str | None
     name: str
     entries: list[HistoryOut] = []
-    children: list["ProgressNode"] = []
+    children: list[ProgressNode] = []
 
 
 class ProgressOut(BaseModel):

@@ -27,15 +27,29 @@ from __future__ import annotations
 
 import re
 import time
-from itertools import product
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from itertools import product
 
-from sqlalchemy import (CTE, ColumnElement, Connection, FromClause, Join, cast, column, func, inspect, literal, literal_column,
-                        select, table, text)
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Connection,
+    FromClause,
+    Join,
+    cast,
+    column,
+    func,
+    inspect,
+    literal,
+    literal_column,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import Select
 
 from ketnoi.knowledge.search import analysis as A
@@ -47,7 +61,7 @@ MAX_WORDS = 8  # of a query
 MAX_TOKENS = 2000  # of a document (distinct words)
 MIN_PREFIX = 5  # digits: a number this long or longer also matches the numbers it begins
 FIELDS = ("code", "title", "content", "citizen_name", "citizen_phone", "received_at")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PHONE_RE = re.compile(r"\+?[\d][\d .\-()]{4,}\d")
 _WORD_RE = re.compile(r"^[0-9a-z]+$|^[^\W_]+$")
 
@@ -114,7 +128,7 @@ def _micros(value: datetime | str | None) -> int:
     if isinstance(value, str):  # SQLite text, naive UTC
         value = datetime.fromisoformat(value)
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     delta = value - _EPOCH
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 

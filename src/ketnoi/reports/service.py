@@ -24,8 +24,18 @@ from ketnoi.reports import notify, sla
 from ketnoi.reports import schemas as S
 from ketnoi.reports.models import Report, ReportHistory, ReportSequence, ReportSupportUnit
 from ketnoi.reports.workflow import (
-    ACTION_LABELS, EXTRA_HISTORY_LABELS, FINAL, RUNNING, STATUS_LABELS, TRANSITIONS, Action, Actor, IllegalTransition,
-    Status, available_actions, next_status,
+    ACTION_LABELS,
+    EXTRA_HISTORY_LABELS,
+    FINAL,
+    RUNNING,
+    STATUS_LABELS,
+    TRANSITIONS,
+    Action,
+    Actor,
+    IllegalTransition,
+    Status,
+    available_actions,
+    next_status,
 )
 from ketnoi.settings import get_settings
 

@@ -37,7 +37,8 @@ async def test_two_extensions_hear_each_other_and_the_call_is_recorded(harness, 
     harness.extensions("1002")
     await harness.start()
     hub: list[str] = []
-    listener = lambda ev: hub.append(ev.type) if ev.type.startswith("call.") else None
+    def listener(ev):
+        return hub.append(ev.type) if ev.type.startswith("call.") else None
     bus.subscribe(listener)
     a = phone(harness, "1001", audio_dir / "tone700.wav")
     b = phone(harness, "1002", audio_dir / "tone1100.wav")

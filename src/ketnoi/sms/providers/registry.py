@@ -180,7 +180,7 @@ class ProviderSet:
             if prov is not None:
                 try:
                     st = dict(prov.status())
-                except Exception as exc:  # noqa: BLE001 - status must never break the console
+                except Exception as exc:
                     st = {"state": "error", "error": str(exc)}
                 out[name] = {**base, **st}
             elif not cfg.enabled:

@@ -79,7 +79,7 @@ def decode_pdu(data: bytes):
     try:
         name = command_codes.get_command_name(code)
         smcmd.factory(name, client=_SEQ)
-    except Exception:  # noqa: BLE001 - smpplib raises assorted errors for unknown commands
+    except Exception:
         raise Unsupported(f"unsupported command_id 0x{code:08X}") from None
     try:
         if name == "deliver_sm":
@@ -87,7 +87,7 @@ def decode_pdu(data: bytes):
             pdu.parse(data)
             return pdu
         return smpp.parse_pdu(data, client=_SEQ, allow_unknown_opt_params=True)
-    except Exception as exc:  # noqa: BLE001 - struct/Key/Index errors from a malformed body
+    except Exception as exc:
         raise ValueError(f"malformed {name}: {exc}") from None
 
 

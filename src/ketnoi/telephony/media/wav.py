@@ -47,7 +47,7 @@ class WavWriter:
         self.channels = channels
         self.rate = rate
         self.frames = 0
-        self._fh = open(self.path, "wb")  # noqa: SIM115 - kept open for the life of the recording
+        self._fh = open(self.path, "wb")
         self._fh.write(self._header(0))
         self._fh.flush()
 

@@ -1,15 +1,14 @@
 """Identity (organizations, departments, users, roles, groups, sessions), audit log, outbox.
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from ketnoi.db.ddl import protect_append_only
-
 
 revision = '0001'
 down_revision = None

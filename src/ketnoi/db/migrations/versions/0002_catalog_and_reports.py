@@ -5,11 +5,10 @@ Revises: 0001
 Create Date: 2026-11-22
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from ketnoi.db.ddl import protect_append_only
-
 
 revision = '0002'
 down_revision = '0001'
