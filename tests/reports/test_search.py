@@ -17,6 +17,7 @@ from ketnoi.reports.service import create_report, update_report
 from ketnoi.reports.workflow import Status
 from tests.conftest import login
 from tests.reports.factory import ReportWorld
+from tests.reports.test_console import login_as
 
 
 @pytest.fixture
@@ -265,6 +266,10 @@ def test_search_total_is_counted_among_the_newest_matches(rw, monkeypatch, clien
     h = login(client, "dieuphoi")
     body = client.get("/api/v1/reports?q=vỉa hè&view=new&page_size=3", headers=h).json()
     assert (body["total"], body["total_capped"]) == (3, True)
+    login_as(client, "dieuphoi")
+    html = client.get("/reports?q=vỉa hè&view=new&page_size=3").text
+    assert "Tổng cộng <strong>hơn 3</strong> bản ghi" in html and "chỉ đếm trong 1.001 phản ánh mới nhất" in html
+    assert "chỉ đếm trong" not in client.get("/reports?view=new&page_size=3").text
 
 
 def test_postgresql_walk_and_collect_plans_agree(rw, monkeypatch):
