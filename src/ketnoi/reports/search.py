@@ -33,7 +33,6 @@ from datetime import UTC, datetime
 from itertools import product
 
 from sqlalchemy import (
-    CTE,
     ColumnElement,
     Connection,
     FromClause,
@@ -50,7 +49,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import Select, Subquery
 
 from ketnoi.knowledge.search import analysis as A
 
@@ -280,7 +279,7 @@ class Search:
     dialect: str
     organization_id: str | None = None  # None: every organization (system administrator)
     rare: bool = False
-    _cte: CTE | None = None
+    _cte: Subquery | None = None
 
     def conditions(self) -> list[ColumnElement[bool]]:
         """What a match is: the FTS5 MATCH on SQLite; the tsquery and organization on PostgreSQL."""
@@ -312,19 +311,19 @@ class Search:
         if window is None:  # SQLite: the FTS table itself, read in rowid order
             docs = DrivingJoin(fts_table, docs_table, docs_table.c.id == fts_table.c.rowid)
             return DrivingJoin(docs, reports, reports.c.id == docs_table.c.report_id)
-        if self.rare:
-            cte = self._materialized()
-            newest = select(cte.c.doc_id, cte.c.report_id).order_by(cte.c.doc_id.desc()).limit(window).subquery()
-            return DrivingJoin(newest, reports, reports.c.id == newest.c.report_id)
         newest = matches.order_by(number.desc()).limit(window).subquery("matches")
         if report_id is not None:
             return DrivingJoin(newest, reports, reports.c.id == newest.c.report_id)
         docs = DrivingJoin(newest, docs_table, docs_table.c.id == newest.c.doc_id)
         return DrivingJoin(docs, reports, reports.c.id == docs_table.c.report_id)
 
-    def _materialized(self) -> CTE:
+    def _materialized(self) -> Subquery:
+        """Every match, newest first, as a subquery PostgreSQL keeps apart (its ORDER BY and
+        OFFSET 0 stop it being merged into the outer query): filled from the GIN index, its order
+        carries to the outer ORDER BY, so the join to ``reports`` stops at the page's last row."""
         if self._cte is None:
-            self._cte = self._matches()[0].cte("matches").prefix_with("MATERIALIZED")
+            matches, number, _ = self._matches()
+            self._cte = matches.order_by(number.desc()).offset(0).subquery("matches")
         return self._cte
 
     def apply(self, stmt: Select, window: int | None = None) -> Select:
@@ -384,7 +383,13 @@ def search_for(q: str, db, organization_id: str | None = None) -> Search | None:
     if not terms:
         return None
     dialect = db.get_bind().dialect.name
-    rare = dialect == "postgresql" and expected_matches(db, terms) < RARE_MATCHES
+    rare = False
+    if dialect == "postgresql":
+        rare = expected_matches(db, terms) < RARE_MATCHES
+        # psycopg prepares a statement run five times, and the server may then plan it once for any
+        # words; a plan for unknown words walks the whole number index for rare ones. This
+        # transaction plans each search for its own words.
+        db.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     return Search(terms, dialect, organization_id, rare)
 
 
