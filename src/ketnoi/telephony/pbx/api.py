@@ -9,21 +9,19 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse
 
 from ketnoi.core.errors import ValidationFailed
-from ketnoi.core.listing import ListParams
 from ketnoi.identity.principal import Principal
 from ketnoi.telephony.pbx import calls, extensions, routes, service, sounds
 from ketnoi.telephony.pbx import config as C
 from ketnoi.telephony.pbx import schemas as S
+from ketnoi.telephony.pbx.api_objects import Filter, ListQ, ObjectApi, OrgQ, add_object_routes
 from ketnoi.web.deps import DbDep, requires
-from ketnoi.web.schemas import PROBLEMS, Paged, Problem, list_query
+from ketnoi.web.schemas import PROBLEMS, Paged, Problem
 
 router = APIRouter(prefix="/api/v1/telephony", responses=PROBLEMS)
-ListQ = Annotated[ListParams, list_query()]
-OrgQ = Annotated[str, Query(max_length=64, description="Tổ chức (quản trị hệ thống chọn; người khác: của mình)")]
 IdQ = Annotated[str, Query(max_length=64)]
 NumQ = Annotated[str, Query(max_length=64)]
 PROBLEM_JSON = {"application/problem+json": {}}
@@ -81,135 +79,59 @@ def applied(db: DbDep, organization_id: OrgQ = "", p: Principal = requires("tele
     return C.to_dict(cfg, seal=lambda _: "***")
 
 
-# --- extensions ---------------------------------------------------------------------------------
-@router.get("/extensions", response_model=Paged[S.ExtensionOut], tags=["telephony"],
-            summary="Danh sách máy nhánh (CC-06)")
-def list_extensions(db: DbDep, params: ListQ, organization_id: OrgQ = "", enabled: bool | None = None,
-                    p: Principal = requires("telephony.extensions.read")):
-    page = extensions.list_extensions(db, p, params, organization_id=organization_id, enabled=enabled)
-    return page.as_dict(extensions.extension_out)
+# --- objects: extensions, trunks, inbound / outbound routes, PIN sets, sounds ------------------------
+EXTENSIONS = ObjectApi(
+    "/extensions", "extension_id", "telephony.extensions", "extension", "extensions", S.ExtensionOut,
+    lambda db, e: extensions.extension_out(e), extensions.get_extension, extensions.list_extensions,
+    {"list": "Danh sách máy nhánh (CC-06)", "create": "Thêm máy nhánh (CC-06)", "read": "Chi tiết máy nhánh",
+     "update": "Sửa máy nhánh; secret để trống = giữ mật khẩu cũ", "delete": "Xóa máy nhánh"},
+    filters=[Filter("enabled", bool | None, None)], create=(S.ExtensionIn, extensions.create_extension),
+    update=(S.ExtensionPatch, extensions.update_extension), delete=extensions.delete_extension)
+TRUNKS = ObjectApi(
+    "/trunks", "trunk_id", "telephony.trunks", "trunk", "trunks", S.TrunkOut,
+    lambda db, t: extensions.trunk_out(t), extensions.get_trunk, extensions.list_trunks,
+    {"list": "Danh sách trunk SIP (CC-09)",
+     "create": "Thêm trunk SIP: đăng ký tới nhà cung cấp hoặc xác thực theo IP (CC-09)",
+     "read": "Chi tiết trunk SIP", "update": "Sửa trunk SIP; password để trống = giữ mật khẩu cũ",
+     "delete": "Xóa trunk SIP"},
+    filters=[Filter("kind", Annotated[str, Query(pattern=r"^(register|peer)?$")], ""),
+             Filter("status", Annotated[str, Query(pattern=r"^(registered|reachable|unreachable|rejected|unknown)?$")],
+                    ""),
+             Filter("enabled", bool | None, None)],
+    create=(S.TrunkIn, extensions.create_trunk), update=(S.TrunkPatch, extensions.update_trunk),
+    delete=extensions.delete_trunk)
+INBOUND = ObjectApi(
+    "/inbound-routes", "inbound_route_id", "telephony.inbound", "inbound", "inbound", S.InboundRouteOut,
+    routes.inbound_out, routes.get_inbound, routes.list_inbound,
+    {"list": "Danh sách tuyến gọi vào (CC-10)",
+     "create": "Thêm tuyến gọi vào: mẫu DID, mẫu số gọi → đích đến (CC-10)", "read": "Chi tiết tuyến gọi vào",
+     "update": "Sửa tuyến gọi vào", "delete": "Xóa tuyến gọi vào"},
+    filters=[Filter("enabled", bool | None, None)], create=(S.InboundRouteIn, routes.create_inbound),
+    update=(S.InboundRoutePatch, routes.update_inbound), delete=routes.delete_inbound)
+OUTBOUND = ObjectApi(
+    "/outbound-routes", "outbound_route_id", "telephony.outbound", "outbound", "outbound", S.OutboundRouteOut,
+    lambda db, r: routes.outbound_out(r), routes.get_outbound, routes.list_outbound,
+    {"list": "Danh sách tuyến gọi ra theo thứ tự thử (CC-11)",
+     "create": "Thêm tuyến gọi ra: mẫu quay số, bỏ/thêm tiền tố, trunk dự phòng, mã PIN (CC-11)",
+     "read": "Chi tiết tuyến gọi ra", "update": "Sửa tuyến gọi ra", "delete": "Xóa tuyến gọi ra"},
+    filters=[Filter("enabled", bool | None, None)], create=(S.OutboundRouteIn, routes.create_outbound),
+    update=(S.OutboundRoutePatch, routes.update_outbound), delete=routes.delete_outbound)
+PIN_SETS = ObjectApi(
+    "/pin-sets", "pin_set_id", "telephony.pinsets", "pin_set", "pin_sets", S.PinSetOut,
+    lambda db, s: S.PinSetOut.model_validate(s), routes.get_pin_set, routes.list_pin_sets,
+    {"list": "Bộ mã PIN gọi ra (CC-14)", "create": "Thêm bộ mã PIN (CC-14)", "read": "Chi tiết bộ mã PIN",
+     "update": "Sửa bộ mã PIN", "delete": "Xóa bộ mã PIN"},
+    create=(S.PinSetIn, routes.create_pin_set), update=(S.PinSetPatch, routes.update_pin_set),
+    delete=routes.delete_pin_set)
+SOUNDS = ObjectApi(  # created by upload (multipart), below
+    "/sounds", "sound_id", "telephony.sounds", "sound", "sounds", S.SoundOut,
+    lambda db, s: sounds.sound_out(s), sounds.get_sound, sounds.list_sounds,
+    {"list": "Danh sách tệp âm thanh, tìm theo tên (CC-12)", "read": "Chi tiết tệp âm thanh",
+     "update": "Đổi tên, mô tả tệp âm thanh (CC-12)", "delete": "Xóa tệp âm thanh (không xóa được khi đang được dùng)"},
+    update=(S.SoundPatch, sounds.update_sound), delete=sounds.delete_sound)
 
-
-@router.post("/extensions", response_model=S.ExtensionOut, status_code=201, tags=["telephony"],
-             summary="Thêm máy nhánh (CC-06)")
-def create_extension(data: S.ExtensionIn, db: DbDep, p: Principal = requires("telephony.extensions.write")):
-    return extensions.extension_out(extensions.create_extension(db, p, data))
-
-
-@router.get("/extensions/{extension_id}", response_model=S.ExtensionOut, tags=["telephony"],
-            summary="Chi tiết máy nhánh")
-def get_extension(extension_id: str, db: DbDep, p: Principal = requires("telephony.extensions.read")):
-    return extensions.extension_out(extensions.get_extension(db, p, extension_id))
-
-
-@router.patch("/extensions/{extension_id}", response_model=S.ExtensionOut, tags=["telephony"],
-              summary="Sửa máy nhánh; secret để trống = giữ mật khẩu cũ")
-def update_extension(extension_id: str, data: S.ExtensionPatch, db: DbDep,
-                     p: Principal = requires("telephony.extensions.write")):
-    return extensions.extension_out(extensions.update_extension(db, p, extension_id, data))
-
-
-@router.delete("/extensions/{extension_id}", status_code=204, tags=["telephony"], summary="Xóa máy nhánh")
-def delete_extension(extension_id: str, db: DbDep, p: Principal = requires("telephony.extensions.write")):
-    extensions.delete_extension(db, p, extension_id)
-    return Response(status_code=204)
-
-
-# --- trunks -------------------------------------------------------------------------------------
-@router.get("/trunks", response_model=Paged[S.TrunkOut], tags=["telephony"], summary="Danh sách trunk SIP (CC-09)")
-def list_trunks(db: DbDep, params: ListQ, organization_id: OrgQ = "",
-                kind: Annotated[str, Query(pattern=r"^(register|peer)?$")] = "",
-                status: Annotated[str, Query(pattern=r"^(registered|reachable|unreachable|rejected|unknown)?$")] = "",
-                enabled: bool | None = None, p: Principal = requires("telephony.trunks.read")):
-    page = extensions.list_trunks(db, p, params, organization_id=organization_id, kind=kind, status=status,
-                                  enabled=enabled)
-    return page.as_dict(extensions.trunk_out)
-
-
-@router.post("/trunks", response_model=S.TrunkOut, status_code=201, tags=["telephony"],
-             summary="Thêm trunk SIP: đăng ký tới nhà cung cấp hoặc xác thực theo IP (CC-09)")
-def create_trunk(data: S.TrunkIn, db: DbDep, p: Principal = requires("telephony.trunks.write")):
-    return extensions.trunk_out(extensions.create_trunk(db, p, data))
-
-
-@router.get("/trunks/{trunk_id}", response_model=S.TrunkOut, tags=["telephony"], summary="Chi tiết trunk SIP")
-def get_trunk(trunk_id: str, db: DbDep, p: Principal = requires("telephony.trunks.read")):
-    return extensions.trunk_out(extensions.get_trunk(db, p, trunk_id))
-
-
-@router.patch("/trunks/{trunk_id}", response_model=S.TrunkOut, tags=["telephony"],
-              summary="Sửa trunk SIP; password để trống = giữ mật khẩu cũ")
-def update_trunk(trunk_id: str, data: S.TrunkPatch, db: DbDep, p: Principal = requires("telephony.trunks.write")):
-    return extensions.trunk_out(extensions.update_trunk(db, p, trunk_id, data))
-
-
-@router.delete("/trunks/{trunk_id}", status_code=204, tags=["telephony"], summary="Xóa trunk SIP")
-def delete_trunk(trunk_id: str, db: DbDep, p: Principal = requires("telephony.trunks.write")):
-    extensions.delete_trunk(db, p, trunk_id)
-    return Response(status_code=204)
-
-
-# --- inbound routes -----------------------------------------------------------------------------
-@router.get("/inbound-routes", response_model=Paged[S.InboundRouteOut], tags=["telephony"],
-            summary="Danh sách tuyến gọi vào (CC-10)")
-def list_inbound(db: DbDep, params: ListQ, organization_id: OrgQ = "", enabled: bool | None = None,
-                 p: Principal = requires("telephony.inbound.read")):
-    page = routes.list_inbound(db, p, params, organization_id=organization_id, enabled=enabled)
-    return page.as_dict(lambda r: routes.inbound_out(db, r))
-
-
-@router.post("/inbound-routes", response_model=S.InboundRouteOut, status_code=201, tags=["telephony"],
-             summary="Thêm tuyến gọi vào: mẫu DID, mẫu số gọi → đích đến (CC-10)")
-def create_inbound(data: S.InboundRouteIn, db: DbDep, p: Principal = requires("telephony.inbound.write")):
-    return routes.inbound_out(db, routes.create_inbound(db, p, data))
-
-
-@router.get("/inbound-routes/{inbound_route_id}", response_model=S.InboundRouteOut, tags=["telephony"],
-            summary="Chi tiết tuyến gọi vào")
-def get_inbound(inbound_route_id: str, db: DbDep, p: Principal = requires("telephony.inbound.read")):
-    return routes.inbound_out(db, routes.get_inbound(db, p, inbound_route_id))
-
-
-@router.patch("/inbound-routes/{inbound_route_id}", response_model=S.InboundRouteOut, tags=["telephony"],
-              summary="Sửa tuyến gọi vào")
-def update_inbound(inbound_route_id: str, data: S.InboundRoutePatch, db: DbDep,
-                   p: Principal = requires("telephony.inbound.write")):
-    return routes.inbound_out(db, routes.update_inbound(db, p, inbound_route_id, data))
-
-
-@router.delete("/inbound-routes/{inbound_route_id}", status_code=204, tags=["telephony"],
-               summary="Xóa tuyến gọi vào")
-def delete_inbound(inbound_route_id: str, db: DbDep, p: Principal = requires("telephony.inbound.write")):
-    routes.delete_inbound(db, p, inbound_route_id)
-    return Response(status_code=204)
-
-
-# --- outbound routes ----------------------------------------------------------------------------
-@router.get("/outbound-routes", response_model=Paged[S.OutboundRouteOut], tags=["telephony"],
-            summary="Danh sách tuyến gọi ra theo thứ tự thử (CC-11)")
-def list_outbound(db: DbDep, params: ListQ, organization_id: OrgQ = "", enabled: bool | None = None,
-                  p: Principal = requires("telephony.outbound.read")):
-    page = routes.list_outbound(db, p, params, organization_id=organization_id, enabled=enabled)
-    return page.as_dict(routes.outbound_out)
-
-
-@router.post("/outbound-routes", response_model=S.OutboundRouteOut, status_code=201, tags=["telephony"],
-             summary="Thêm tuyến gọi ra: mẫu quay số, bỏ/thêm tiền tố, trunk dự phòng, mã PIN (CC-11)")
-def create_outbound(data: S.OutboundRouteIn, db: DbDep, p: Principal = requires("telephony.outbound.write")):
-    return routes.outbound_out(routes.create_outbound(db, p, data))
-
-
-@router.get("/outbound-routes/{outbound_route_id}", response_model=S.OutboundRouteOut, tags=["telephony"],
-            summary="Chi tiết tuyến gọi ra")
-def get_outbound(outbound_route_id: str, db: DbDep, p: Principal = requires("telephony.outbound.read")):
-    return routes.outbound_out(routes.get_outbound(db, p, outbound_route_id))
-
-
-@router.patch("/outbound-routes/{outbound_route_id}", response_model=S.OutboundRouteOut, tags=["telephony"],
-              summary="Sửa tuyến gọi ra")
-def update_outbound(outbound_route_id: str, data: S.OutboundRoutePatch, db: DbDep,
-                    p: Principal = requires("telephony.outbound.write")):
-    return routes.outbound_out(routes.update_outbound(db, p, outbound_route_id, data))
+for _object in (EXTENSIONS, TRUNKS, INBOUND, OUTBOUND, PIN_SETS, SOUNDS):
+    add_object_routes(router, _object)
 
 
 @router.post("/outbound-routes/{outbound_route_id}/move", response_model=S.OutboundRouteOut, tags=["telephony"],
@@ -217,51 +139,6 @@ def update_outbound(outbound_route_id: str, data: S.OutboundRoutePatch, db: DbDe
 def move_outbound(outbound_route_id: str, data: S.MoveIn, db: DbDep,
                   p: Principal = requires("telephony.outbound.write")):
     return routes.outbound_out(routes.move_outbound(db, p, outbound_route_id, data.position))
-
-
-@router.delete("/outbound-routes/{outbound_route_id}", status_code=204, tags=["telephony"],
-               summary="Xóa tuyến gọi ra")
-def delete_outbound(outbound_route_id: str, db: DbDep, p: Principal = requires("telephony.outbound.write")):
-    routes.delete_outbound(db, p, outbound_route_id)
-    return Response(status_code=204)
-
-
-# --- PIN sets -----------------------------------------------------------------------------------
-@router.get("/pin-sets", response_model=Paged[S.PinSetOut], tags=["telephony"], summary="Bộ mã PIN gọi ra (CC-14)")
-def list_pin_sets(db: DbDep, params: ListQ, organization_id: OrgQ = "",
-                  p: Principal = requires("telephony.pinsets.read")):
-    return routes.list_pin_sets(db, p, params, organization_id=organization_id).as_dict(S.PinSetOut.model_validate)
-
-
-@router.post("/pin-sets", response_model=S.PinSetOut, status_code=201, tags=["telephony"],
-             summary="Thêm bộ mã PIN (CC-14)")
-def create_pin_set(data: S.PinSetIn, db: DbDep, p: Principal = requires("telephony.pinsets.write")):
-    return routes.create_pin_set(db, p, data)
-
-
-@router.get("/pin-sets/{pin_set_id}", response_model=S.PinSetOut, tags=["telephony"], summary="Chi tiết bộ mã PIN")
-def get_pin_set(pin_set_id: str, db: DbDep, p: Principal = requires("telephony.pinsets.read")):
-    return routes.get_pin_set(db, p, pin_set_id)
-
-
-@router.patch("/pin-sets/{pin_set_id}", response_model=S.PinSetOut, tags=["telephony"], summary="Sửa bộ mã PIN")
-def update_pin_set(pin_set_id: str, data: S.PinSetPatch, db: DbDep,
-                   p: Principal = requires("telephony.pinsets.write")):
-    return routes.update_pin_set(db, p, pin_set_id, data)
-
-
-@router.delete("/pin-sets/{pin_set_id}", status_code=204, tags=["telephony"], summary="Xóa bộ mã PIN")
-def delete_pin_set(pin_set_id: str, db: DbDep, p: Principal = requires("telephony.pinsets.write")):
-    routes.delete_pin_set(db, p, pin_set_id)
-    return Response(status_code=204)
-
-
-# --- sound files --------------------------------------------------------------------------------
-@router.get("/sounds", response_model=Paged[S.SoundOut], tags=["telephony"],
-            summary="Danh sách tệp âm thanh, tìm theo tên (CC-12)")
-def list_sounds(db: DbDep, params: ListQ, organization_id: OrgQ = "",
-                p: Principal = requires("telephony.sounds.read")):
-    return sounds.list_sounds(db, p, params, organization_id=organization_id).as_dict(sounds.sound_out)
 
 
 @router.post("/sounds", response_model=S.SoundOut, status_code=201, tags=["telephony"], responses=UPLOAD_PROBLEMS,
@@ -279,24 +156,6 @@ async def upload_sound(request: Request, db: DbDep,
                                 description=description, organization_id=organization_id or None,
                                 data_dir=request.app.state.settings.data_dir)
     return sounds.sound_out(s)
-
-
-@router.get("/sounds/{sound_id}", response_model=S.SoundOut, tags=["telephony"], summary="Chi tiết tệp âm thanh")
-def get_sound(sound_id: str, db: DbDep, p: Principal = requires("telephony.sounds.read")):
-    return sounds.sound_out(sounds.get_sound(db, p, sound_id))
-
-
-@router.patch("/sounds/{sound_id}", response_model=S.SoundOut, tags=["telephony"],
-              summary="Đổi tên, mô tả tệp âm thanh (CC-12)")
-def update_sound(sound_id: str, data: S.SoundPatch, db: DbDep, p: Principal = requires("telephony.sounds.write")):
-    return sounds.sound_out(sounds.update_sound(db, p, sound_id, data))
-
-
-@router.delete("/sounds/{sound_id}", status_code=204, tags=["telephony"],
-               summary="Xóa tệp âm thanh (không xóa được khi đang được dùng)")
-def delete_sound(sound_id: str, db: DbDep, p: Principal = requires("telephony.sounds.write")):
-    sounds.delete_sound(db, p, sound_id)
-    return Response(status_code=204)
 
 
 @router.get("/sounds/{sound_id}/audio", response_class=FileResponse, tags=["telephony"], responses=AUDIO,

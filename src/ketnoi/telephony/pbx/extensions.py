@@ -3,22 +3,31 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketnoi.audit.service import record, snapshot
+from ketnoi.audit.service import snapshot
 from ketnoi.core.errors import Conflict, ValidationFailed
-from ketnoi.core.listing import ListParams, Page, apply_search, paginate
+from ketnoi.core.listing import ListParams, Page
 from ketnoi.db.base import new_id
 from ketnoi.identity.principal import Principal
 from ketnoi.telephony.pbx import schemas as S
 from ketnoi.telephony.pbx import secretbox, service
 from ketnoi.telephony.pbx.models import Extension, InboundRoute, OutboundRoute, OutboundRouteTrunk, Trunk
+from ketnoi.telephony.pbx.objects import Audited, Listing, ensure_unique
 
 EXTENSION_FIELDS = ("number", "display_name", "caller_id_name", "caller_id_number", "codecs", "recording",
                     "max_contacts", "permit", "enabled", "secret")
 TRUNK_FIELDS = ("name", "kind", "host", "port", "transport", "username", "password", "realm", "register_interval",
                 "allowed_networks", "caller_id_mode", "caller_id_number", "max_channels", "codecs", "enabled")
+EXTENSION_AUDIT = Audited("extension", "pbx_extension")
+TRUNK_AUDIT = Audited("trunk", "pbx_trunk")
+EXTENSION_LIST = Listing(Extension, (Extension.number, Extension.display_name, Extension.caller_id_number),
+                         {"number": Extension.number, "display_name": Extension.display_name,
+                          "enabled": Extension.enabled, "updated_at": Extension.updated_at}, "number", ("enabled",))
+TRUNK_LIST = Listing(Trunk, (Trunk.name, Trunk.host, Trunk.username),
+                     {"name": Trunk.name, "kind": Trunk.kind, "host": Trunk.host, "status": Trunk.status,
+                      "updated_at": Trunk.updated_at}, "name", ("kind", "status", "enabled"))
 
 
 # --- extensions ---------------------------------------------------------------------------------
@@ -39,25 +48,12 @@ def get_extension(db: Session, p: Principal, extension_id: str) -> Extension:
 
 def list_extensions(db: Session, p: Principal, params: ListParams, *, organization_id: str = "",
                     enabled: bool | None = None) -> Page:
-    stmt = select(Extension)
-    org = service.list_scope(p, organization_id)
-    if org:
-        stmt = stmt.where(Extension.organization_id == org)
-    if enabled is not None:
-        stmt = stmt.where(Extension.enabled == enabled)
-    if params.q:
-        stmt = apply_search(stmt, params.q, [Extension.number, Extension.display_name, Extension.caller_id_number])
-    return paginate(db, stmt, params, {"number": Extension.number, "display_name": Extension.display_name,
-                                       "enabled": Extension.enabled, "updated_at": Extension.updated_at}, "number")
+    return EXTENSION_LIST.page(db, p, params, organization_id, enabled=enabled)
 
 
 def _check_number(db: Session, org_id: str, number: str, exclude: str | None = None) -> None:
-    stmt = select(Extension.id).where(Extension.organization_id == org_id, Extension.number == number)
-    if exclude:
-        stmt = stmt.where(Extension.id != exclude)
-    if db.scalar(stmt):
-        msg = f"Số máy nhánh {number} đã tồn tại."
-        raise Conflict(msg, [{"field": "number", "message": msg}])
+    ensure_unique(db, Extension.number, org_id, number, f"Số máy nhánh {number} đã tồn tại.", exclude=exclude,
+                  field="number", ignore_case=False)
 
 
 def _set_secret(db: Session, e: Extension, secret: str) -> None:
@@ -74,11 +70,7 @@ def create_extension(db: Session, p: Principal, data: S.ExtensionIn) -> Extensio
     _check_number(db, org_id, data.number)
     e = Extension(id=new_id(), organization_id=org_id, **data.model_dump(exclude={"secret", "organization_id"}))
     _set_secret(db, e, data.secret)
-    db.add(e)
-    db.flush()
-    service.touch(db, org_id)
-    record(db, p, "pbx.extension_created", "pbx_extension", e.id, after=extension_snapshot(e),
-           organization_id=org_id, summary=f"Tạo máy nhánh {e.number}")
+    EXTENSION_AUDIT.created(db, p, e, extension_snapshot(e), f"Tạo máy nhánh {e.number}")
     return e
 
 
@@ -99,12 +91,9 @@ def update_extension(db: Session, p: Principal, extension_id: str, data: S.Exten
     if secret is not None:
         _set_secret(db, e, secret)
     db.flush()
-    after = extension_snapshot(e)
-    if after != before or "secret" in data.model_fields_set and data.secret:
-        service.touch(db, e.organization_id)
-        record(db, p, "pbx.extension_updated", "pbx_extension", e.id, before=before, after=after,
-               organization_id=e.organization_id, summary=f"Sửa máy nhánh {e.number}"
-               + (" (đổi mật khẩu SIP)" if data.secret else ""))
+    EXTENSION_AUDIT.updated(db, p, e, before, extension_snapshot(e), f"Sửa máy nhánh {e.number}"
+                            + (" (đổi mật khẩu SIP)" if data.secret else ""),
+                            changed=bool("secret" in data.model_fields_set and data.secret))
     return e
 
 
@@ -116,11 +105,7 @@ def delete_extension(db: Session, p: Principal, extension_id: str) -> None:
     if used:
         raise Conflict(f"Máy nhánh {e.number} đang là đích đến của tuyến gọi vào {', '.join(used)}; hãy đổi đích "
                        "đến của các tuyến này trước khi xóa (hoặc tắt máy nhánh).")
-    record(db, p, "pbx.extension_deleted", "pbx_extension", e.id, before=extension_snapshot(e),
-           organization_id=e.organization_id, summary=f"Xóa máy nhánh {e.number}")
-    db.delete(e)
-    db.flush()
-    service.touch(db, e.organization_id)
+    EXTENSION_AUDIT.deleted(db, p, e, extension_snapshot(e), f"Xóa máy nhánh {e.number}")
 
 
 # --- trunks -------------------------------------------------------------------------------------
@@ -141,29 +126,11 @@ def get_trunk(db: Session, p: Principal, trunk_id: str) -> Trunk:
 
 def list_trunks(db: Session, p: Principal, params: ListParams, *, organization_id: str = "", kind: str = "",
                 status: str = "", enabled: bool | None = None) -> Page:
-    stmt = select(Trunk)
-    org = service.list_scope(p, organization_id)
-    if org:
-        stmt = stmt.where(Trunk.organization_id == org)
-    if kind:
-        stmt = stmt.where(Trunk.kind == kind)
-    if status:
-        stmt = stmt.where(Trunk.status == status)
-    if enabled is not None:
-        stmt = stmt.where(Trunk.enabled == enabled)
-    if params.q:
-        stmt = apply_search(stmt, params.q, [Trunk.name, Trunk.host, Trunk.username])
-    return paginate(db, stmt, params, {"name": Trunk.name, "kind": Trunk.kind, "host": Trunk.host,
-                                       "status": Trunk.status, "updated_at": Trunk.updated_at}, "name")
+    return TRUNK_LIST.page(db, p, params, organization_id, kind=kind, status=status, enabled=enabled)
 
 
 def _check_trunk_name(db: Session, org_id: str, name: str, exclude: str | None = None) -> None:
-    stmt = select(Trunk.id).where(Trunk.organization_id == org_id, func.lower(Trunk.name) == name.lower())
-    if exclude:
-        stmt = stmt.where(Trunk.id != exclude)
-    if db.scalar(stmt):
-        msg = f"Đã có trunk tên «{name}»."
-        raise Conflict(msg, [{"field": "name", "message": msg}])
+    ensure_unique(db, Trunk.name, org_id, name, f"Đã có trunk tên «{name}».", exclude=exclude)
 
 
 def _check_trunk(t: Trunk) -> None:
@@ -188,11 +155,7 @@ def create_trunk(db: Session, p: Principal, data: S.TrunkIn) -> Trunk:
               **data.model_dump(exclude={"password", "organization_id"}))
     t.password_sealed = secretbox.seal(data.password) if data.password else ""
     _check_trunk(t)
-    db.add(t)
-    db.flush()
-    service.touch(db, org_id)
-    record(db, p, "pbx.trunk_created", "pbx_trunk", t.id, after=trunk_snapshot(t), organization_id=org_id,
-           summary=f"Tạo trunk SIP {t.name}")
+    TRUNK_AUDIT.created(db, p, t, trunk_snapshot(t), f"Tạo trunk SIP {t.name}")
     return t
 
 
@@ -209,12 +172,8 @@ def update_trunk(db: Session, p: Principal, trunk_id: str, data: S.TrunkPatch) -
         t.password_sealed = secretbox.seal(password)
     _check_trunk(t)
     db.flush()
-    after = trunk_snapshot(t)
-    if after != before or password:
-        service.touch(db, t.organization_id)
-        record(db, p, "pbx.trunk_updated", "pbx_trunk", t.id, before=before, after=after,
-               organization_id=t.organization_id,
-               summary=f"Sửa trunk SIP {t.name}" + (" (đổi mật khẩu)" if password else ""))
+    TRUNK_AUDIT.updated(db, p, t, before, trunk_snapshot(t),
+                        f"Sửa trunk SIP {t.name}" + (" (đổi mật khẩu)" if password else ""), changed=bool(password))
     return t
 
 
@@ -225,8 +184,4 @@ def delete_trunk(db: Session, p: Principal, trunk_id: str) -> None:
     if used:
         raise Conflict(f"Trunk {t.name} đang được dùng bởi tuyến gọi ra {', '.join(used)}; hãy bỏ trunk khỏi các "
                        "tuyến này trước khi xóa (hoặc tắt trunk).")
-    record(db, p, "pbx.trunk_deleted", "pbx_trunk", t.id, before=trunk_snapshot(t), organization_id=t.organization_id,
-           summary=f"Xóa trunk SIP {t.name}")
-    db.delete(t)
-    db.flush()
-    service.touch(db, t.organization_id)
+    TRUNK_AUDIT.deleted(db, p, t, trunk_snapshot(t), f"Xóa trunk SIP {t.name}")

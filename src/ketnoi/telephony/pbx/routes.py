@@ -6,9 +6,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ketnoi.audit.service import record, snapshot
+from ketnoi.audit.service import snapshot
 from ketnoi.core.errors import Conflict, ValidationFailed
-from ketnoi.core.listing import ListParams, Page, apply_search, paginate
+from ketnoi.core.listing import ListParams, Page
 from ketnoi.db.base import new_id
 from ketnoi.identity.principal import Principal
 from ketnoi.telephony.pbx import schemas as S
@@ -22,21 +22,30 @@ from ketnoi.telephony.pbx.models import (
     SoundFile,
     Trunk,
 )
+from ketnoi.telephony.pbx.objects import Audited, Listing, ensure_unique
 
 INBOUND_FIELDS = ("name", "did_pattern", "caller_pattern", "prompt_sound_id", "dest_kind", "dest_ref", "description",
                   "enabled")
 OUTBOUND_FIELDS = ("name", "position", "patterns", "pin_set_id", "caller_id_number", "enabled")
 DEST_LABELS = {"extension": "Máy nhánh", "play": "Phát lời chào rồi gác máy", "route": "Như tuyến gọi vào khác",
                "number": "Gọi ra số", "hangup": "Gác máy"}
+INBOUND_AUDIT = Audited("inbound", "pbx_inbound_route")
+OUTBOUND_AUDIT = Audited("outbound", "pbx_outbound_route")
+PIN_SET_AUDIT = Audited("pinset", "pbx_pin_set")
+INBOUND_LIST = Listing(InboundRoute, (InboundRoute.name, InboundRoute.did_pattern, InboundRoute.caller_pattern,
+                                      InboundRoute.description),
+                       {"name": InboundRoute.name, "did_pattern": InboundRoute.did_pattern,
+                        "caller_pattern": InboundRoute.caller_pattern, "updated_at": InboundRoute.updated_at},
+                       "did_pattern", ("enabled",))
+OUTBOUND_LIST = Listing(OutboundRoute, (OutboundRoute.name,),
+                        {"position": OutboundRoute.position, "name": OutboundRoute.name,
+                         "updated_at": OutboundRoute.updated_at}, "position", ("enabled",))
+PIN_SET_LIST = Listing(PinSet, (PinSet.name, PinSet.description),
+                       {"name": PinSet.name, "updated_at": PinSet.updated_at}, "name")
 
 
 def _unique_name(db: Session, model, org_id: str, name: str, what: str, exclude: str | None = None) -> None:
-    stmt = select(model.id).where(model.organization_id == org_id, func.lower(model.name) == name.lower())
-    if exclude:
-        stmt = stmt.where(model.id != exclude)
-    if db.scalar(stmt):
-        msg = f"Đã có {what} tên «{name}»."
-        raise Conflict(msg, [{"field": "name", "message": msg}])
+    ensure_unique(db, model.name, org_id, name, f"Đã có {what} tên «{name}».", exclude=exclude)
 
 
 # --- destinations -------------------------------------------------------------------------------
@@ -109,18 +118,7 @@ def get_inbound(db: Session, p: Principal, route_id: str) -> InboundRoute:
 
 def list_inbound(db: Session, p: Principal, params: ListParams, *, organization_id: str = "",
                  enabled: bool | None = None) -> Page:
-    stmt = select(InboundRoute)
-    org = service.list_scope(p, organization_id)
-    if org:
-        stmt = stmt.where(InboundRoute.organization_id == org)
-    if enabled is not None:
-        stmt = stmt.where(InboundRoute.enabled == enabled)
-    if params.q:
-        stmt = apply_search(stmt, params.q, [InboundRoute.name, InboundRoute.did_pattern, InboundRoute.caller_pattern,
-                                             InboundRoute.description])
-    return paginate(db, stmt, params, {"name": InboundRoute.name, "did_pattern": InboundRoute.did_pattern,
-                                       "caller_pattern": InboundRoute.caller_pattern,
-                                       "updated_at": InboundRoute.updated_at}, "did_pattern")
+    return INBOUND_LIST.page(db, p, params, organization_id, enabled=enabled)
 
 
 def create_inbound(db: Session, p: Principal, data: S.InboundRouteIn) -> InboundRoute:
@@ -132,11 +130,7 @@ def create_inbound(db: Session, p: Principal, data: S.InboundRouteIn) -> Inbound
     r.dest_ref = check_destination(db, org_id, data.destination.kind, data.destination.ref, r.id)
     r.prompt_sound_id = _sound(db, org_id, data.prompt_sound_id, "prompt_sound_id").id \
         if data.prompt_sound_id else None
-    db.add(r)
-    db.flush()
-    service.touch(db, org_id)
-    record(db, p, "pbx.inbound_created", "pbx_inbound_route", r.id, after=snapshot(r, INBOUND_FIELDS),
-           organization_id=org_id, summary=f"Tạo tuyến gọi vào {r.name}")
+    INBOUND_AUDIT.created(db, p, r, snapshot(r, INBOUND_FIELDS), f"Tạo tuyến gọi vào {r.name}")
     return r
 
 
@@ -156,11 +150,7 @@ def update_inbound(db: Session, p: Principal, route_id: str, data: S.InboundRout
         r.prompt_sound_id = _sound(db, r.organization_id, data.prompt_sound_id, "prompt_sound_id").id \
             if data.prompt_sound_id else None
     db.flush()
-    after = snapshot(r, INBOUND_FIELDS)
-    if after != before:
-        service.touch(db, r.organization_id)
-        record(db, p, "pbx.inbound_updated", "pbx_inbound_route", r.id, before=before, after=after,
-               organization_id=r.organization_id, summary=f"Sửa tuyến gọi vào {r.name}")
+    INBOUND_AUDIT.updated(db, p, r, before, snapshot(r, INBOUND_FIELDS), f"Sửa tuyến gọi vào {r.name}")
     return r
 
 
@@ -171,11 +161,7 @@ def delete_inbound(db: Session, p: Principal, route_id: str) -> None:
     if used:
         raise Conflict(f"Tuyến {r.name} là đích đến của tuyến {', '.join(used)}; hãy đổi đích đến của các tuyến này "
                        "trước khi xóa.")
-    record(db, p, "pbx.inbound_deleted", "pbx_inbound_route", r.id, before=snapshot(r, INBOUND_FIELDS),
-           organization_id=r.organization_id, summary=f"Xóa tuyến gọi vào {r.name}")
-    db.delete(r)
-    db.flush()
-    service.touch(db, r.organization_id)
+    INBOUND_AUDIT.deleted(db, p, r, snapshot(r, INBOUND_FIELDS), f"Xóa tuyến gọi vào {r.name}")
 
 
 # --- PIN sets -----------------------------------------------------------------------------------
@@ -184,13 +170,7 @@ def get_pin_set(db: Session, p: Principal, pin_set_id: str) -> PinSet:
 
 
 def list_pin_sets(db: Session, p: Principal, params: ListParams, *, organization_id: str = "") -> Page:
-    stmt = select(PinSet)
-    org = service.list_scope(p, organization_id)
-    if org:
-        stmt = stmt.where(PinSet.organization_id == org)
-    if params.q:
-        stmt = apply_search(stmt, params.q, [PinSet.name, PinSet.description])
-    return paginate(db, stmt, params, {"name": PinSet.name, "updated_at": PinSet.updated_at}, "name")
+    return PIN_SET_LIST.page(db, p, params, organization_id)
 
 
 def _pin_snapshot(s: PinSet) -> dict:
@@ -201,11 +181,7 @@ def create_pin_set(db: Session, p: Principal, data: S.PinSetIn) -> PinSet:
     org_id = service.org_for_write(db, p, data.organization_id)
     _unique_name(db, PinSet, org_id, data.name, "bộ mã PIN")
     s = PinSet(id=new_id(), organization_id=org_id, name=data.name, description=data.description, pins=data.pins)
-    db.add(s)
-    db.flush()
-    service.touch(db, org_id)
-    record(db, p, "pbx.pinset_created", "pbx_pin_set", s.id, after=_pin_snapshot(s), organization_id=org_id,
-           summary=f"Tạo bộ mã PIN {s.name}")
+    PIN_SET_AUDIT.created(db, p, s, _pin_snapshot(s), f"Tạo bộ mã PIN {s.name}")
     return s
 
 
@@ -220,10 +196,8 @@ def update_pin_set(db: Session, p: Principal, pin_set_id: str, data: S.PinSetPat
     if data.pins is not None:
         s.pins = list(data.pins)
     db.flush()
-    if _pin_snapshot(s) != before or list(s.pins) != old_pins:
-        service.touch(db, s.organization_id)
-        record(db, p, "pbx.pinset_updated", "pbx_pin_set", s.id, before=before, after=_pin_snapshot(s),
-               organization_id=s.organization_id, summary=f"Sửa bộ mã PIN {s.name}")
+    PIN_SET_AUDIT.updated(db, p, s, before, _pin_snapshot(s), f"Sửa bộ mã PIN {s.name}",
+                          changed=list(s.pins) != old_pins)
     return s
 
 
@@ -233,11 +207,7 @@ def delete_pin_set(db: Session, p: Principal, pin_set_id: str) -> None:
     if used:
         raise Conflict(f"Bộ mã PIN {s.name} đang được dùng bởi tuyến gọi ra {', '.join(used)}; hãy bỏ khỏi các "
                        "tuyến này trước khi xóa.")
-    record(db, p, "pbx.pinset_deleted", "pbx_pin_set", s.id, before=_pin_snapshot(s),
-           organization_id=s.organization_id, summary=f"Xóa bộ mã PIN {s.name}")
-    db.delete(s)
-    db.flush()
-    service.touch(db, s.organization_id)
+    PIN_SET_AUDIT.deleted(db, p, s, _pin_snapshot(s), f"Xóa bộ mã PIN {s.name}")
 
 
 # --- outbound routes ----------------------------------------------------------------------------
@@ -257,16 +227,7 @@ def get_outbound(db: Session, p: Principal, route_id: str) -> OutboundRoute:
 
 def list_outbound(db: Session, p: Principal, params: ListParams, *, organization_id: str = "",
                   enabled: bool | None = None) -> Page:
-    stmt = select(OutboundRoute)
-    org = service.list_scope(p, organization_id)
-    if org:
-        stmt = stmt.where(OutboundRoute.organization_id == org)
-    if enabled is not None:
-        stmt = stmt.where(OutboundRoute.enabled == enabled)
-    if params.q:
-        stmt = apply_search(stmt, params.q, [OutboundRoute.name])
-    return paginate(db, stmt, params, {"position": OutboundRoute.position, "name": OutboundRoute.name,
-                                       "updated_at": OutboundRoute.updated_at}, "position")
+    return OUTBOUND_LIST.page(db, p, params, organization_id, enabled=enabled)
 
 
 def _links(db: Session, org_id: str, trunk_ids: list[str]) -> list[OutboundRouteTrunk]:
@@ -295,11 +256,7 @@ def create_outbound(db: Session, p: Principal, data: S.OutboundRouteIn) -> Outbo
                       patterns=[x.model_dump() for x in data.patterns], caller_id_number=data.caller_id_number,
                       enabled=data.enabled, pin_set_id=_pin_set_ref(db, org_id, data.pin_set_id))
     r.trunk_links = _links(db, org_id, data.trunk_ids)
-    db.add(r)
-    db.flush()
-    service.touch(db, org_id)
-    record(db, p, "pbx.outbound_created", "pbx_outbound_route", r.id, after=outbound_snapshot(r),
-           organization_id=org_id, summary=f"Tạo tuyến gọi ra {r.name}")
+    OUTBOUND_AUDIT.created(db, p, r, outbound_snapshot(r), f"Tạo tuyến gọi ra {r.name}")
     return r
 
 
@@ -323,11 +280,7 @@ def update_outbound(db: Session, p: Principal, route_id: str, data: S.OutboundRo
     if data.enabled is not None:
         r.enabled = data.enabled
     db.flush()
-    after = outbound_snapshot(r)
-    if after != before:
-        service.touch(db, r.organization_id)
-        record(db, p, "pbx.outbound_updated", "pbx_outbound_route", r.id, before=before, after=after,
-               organization_id=r.organization_id, summary=f"Sửa tuyến gọi ra {r.name}")
+    OUTBOUND_AUDIT.updated(db, p, r, before, outbound_snapshot(r), f"Sửa tuyến gọi ra {r.name}")
     return r
 
 
@@ -341,19 +294,11 @@ def move_outbound(db: Session, p: Principal, route_id: str, position: int) -> Ou
     for n, x in enumerate(routes, start=1):
         x.position = n
     db.flush()
-    if r.position != old:
-        service.touch(db, r.organization_id)
-        record(db, p, "pbx.outbound_moved", "pbx_outbound_route", r.id, before={"position": old},
-               after={"position": r.position}, organization_id=r.organization_id,
-               summary=f"Đổi thứ tự tuyến gọi ra {r.name}: {old} → {r.position}")
+    OUTBOUND_AUDIT.updated(db, p, r, {"position": old}, {"position": r.position},
+                           f"Đổi thứ tự tuyến gọi ra {r.name}: {old} → {r.position}", verb="moved")
     return r
 
 
 def delete_outbound(db: Session, p: Principal, route_id: str) -> None:
     r = get_outbound(db, p, route_id)
-    record(db, p, "pbx.outbound_deleted", "pbx_outbound_route", r.id, before=outbound_snapshot(r),
-           organization_id=r.organization_id, summary=f"Xóa tuyến gọi ra {r.name}")
-    org_id = r.organization_id
-    db.delete(r)
-    db.flush()
-    service.touch(db, org_id)
+    OUTBOUND_AUDIT.deleted(db, p, r, outbound_snapshot(r), f"Xóa tuyến gọi ra {r.name}")

@@ -15,17 +15,18 @@ import tempfile
 import wave
 from pathlib import Path
 
-from sqlalchemy import event, func, or_, select
+from sqlalchemy import event, or_, select
 from sqlalchemy.orm import Session
 
-from ketnoi.audit.service import record, snapshot
+from ketnoi.audit.service import snapshot
 from ketnoi.core.errors import Conflict, DomainError, NotFound, ValidationFailed
-from ketnoi.core.listing import ListParams, Page, apply_search, paginate
+from ketnoi.core.listing import ListParams, Page
 from ketnoi.db.base import new_id
 from ketnoi.identity.principal import Principal
 from ketnoi.telephony.pbx import schemas as S
 from ketnoi.telephony.pbx import service
 from ketnoi.telephony.pbx.models import InboundRoute, SoundFile
+from ketnoi.telephony.pbx.objects import Audited, Listing, ensure_unique
 
 log = logging.getLogger(__name__)
 MAX_BYTES = 20 * 1024 * 1024
@@ -33,6 +34,10 @@ MAX_SECONDS = 600
 SAMPLE_RATE = 8000
 STORAGE_NAME = re.compile(r"^[0-9a-f]{32}\.wav$")
 FIELDS = ("name", "description", "original_filename", "original_format", "size", "duration_ms")
+AUDIT = Audited("sound", "pbx_sound")
+LISTING = Listing(SoundFile, (SoundFile.name, SoundFile.description, SoundFile.original_filename),
+                  {"name": SoundFile.name, "created_at": SoundFile.created_at, "duration_ms": SoundFile.duration_ms,
+                   "size": SoundFile.size}, "name")
 
 
 class PayloadTooLarge(DomainError):
@@ -133,12 +138,7 @@ def collect_garbage(db: Session, org_id: str, keep: set[str], data_dir: Path | N
 
 
 def _unique_name(db: Session, org_id: str, name: str, exclude: str | None = None) -> None:
-    stmt = select(SoundFile.id).where(SoundFile.organization_id == org_id, func.lower(SoundFile.name) == name.lower())
-    if exclude:
-        stmt = stmt.where(SoundFile.id != exclude)
-    if db.scalar(stmt):
-        msg = f"Đã có tệp âm thanh tên «{name}»."
-        raise Conflict(msg, [{"field": "name", "message": msg}])
+    ensure_unique(db, SoundFile.name, org_id, name, f"Đã có tệp âm thanh tên «{name}».", exclude=exclude)
 
 
 def default_name(filename: str) -> str:
@@ -177,11 +177,7 @@ def upload(db: Session, p: Principal, content: bytes, filename: str, *, name: st
     s = SoundFile(id=sid, organization_id=org_id, name=name, description=description,
                   original_filename=(filename or "")[:255], original_format=fmt, storage_name=final.name,
                   size=final.stat().st_size, duration_ms=duration)
-    db.add(s)
-    db.flush()
-    service.touch(db, org_id)
-    record(db, p, "pbx.sound_uploaded", "pbx_sound", s.id, after=snapshot(s, FIELDS), organization_id=org_id,
-           summary=f"Tải lên tệp âm thanh {s.name}")
+    AUDIT.created(db, p, s, snapshot(s, FIELDS), f"Tải lên tệp âm thanh {s.name}", verb="uploaded")
     return s
 
 
@@ -195,14 +191,7 @@ def get_sound(db: Session, p: Principal, sound_id: str) -> SoundFile:
 
 
 def list_sounds(db: Session, p: Principal, params: ListParams, *, organization_id: str = "") -> Page:
-    stmt = select(SoundFile)
-    org = service.list_scope(p, organization_id)
-    if org:
-        stmt = stmt.where(SoundFile.organization_id == org)
-    if params.q:
-        stmt = apply_search(stmt, params.q, [SoundFile.name, SoundFile.description, SoundFile.original_filename])
-    return paginate(db, stmt, params, {"name": SoundFile.name, "created_at": SoundFile.created_at,
-                                       "duration_ms": SoundFile.duration_ms, "size": SoundFile.size}, "name")
+    return LISTING.page(db, p, params, organization_id)
 
 
 def update_sound(db: Session, p: Principal, sound_id: str, data: S.SoundPatch) -> SoundFile:
@@ -214,11 +203,7 @@ def update_sound(db: Session, p: Principal, sound_id: str, data: S.SoundPatch) -
     if data.description is not None:
         s.description = data.description
     db.flush()
-    after = snapshot(s, FIELDS)
-    if after != before:
-        service.touch(db, s.organization_id)
-        record(db, p, "pbx.sound_updated", "pbx_sound", s.id, before=before, after=after,
-               organization_id=s.organization_id, summary=f"Sửa tệp âm thanh {s.name}")
+    AUDIT.updated(db, p, s, before, snapshot(s, FIELDS), f"Sửa tệp âm thanh {s.name}")
     return s
 
 
@@ -237,11 +222,7 @@ def delete_sound(db: Session, p: Principal, sound_id: str) -> None:
     if used:
         raise Conflict(f"Tệp âm thanh «{s.name}» đang được dùng bởi {', '.join(used)}; hãy bỏ tệp khỏi các nơi này "
                        "trước khi xóa.")
-    record(db, p, "pbx.sound_deleted", "pbx_sound", s.id, before=snapshot(s, FIELDS),
-           organization_id=s.organization_id, summary=f"Xóa tệp âm thanh {s.name}")
-    db.delete(s)
-    db.flush()
-    service.touch(db, s.organization_id)
+    AUDIT.deleted(db, p, s, snapshot(s, FIELDS), f"Xóa tệp âm thanh {s.name}")
 
 
 def audio_file(db: Session, p: Principal, sound_id: str, data_dir: Path | None = None) -> tuple[SoundFile, Path]:

@@ -17,7 +17,6 @@ from ketnoi.telephony.pbx.web_common import (
     CODEC_CHOICES,
     YES_NO,
     codecs_in,
-    delete_then_back,
     done,
     form,
     lines,
@@ -27,8 +26,14 @@ from ketnoi.telephony.pbx.web_common import (
     page,
     with_org,
 )
+from ketnoi.telephony.pbx.web_objects import (
+    ObjectPages,
+    add_object_pages,
+    delete_button,
+    row_actions,
+    save_or_form,
+)
 from ketnoi.web.crud import (
-    Action,
     Column,
     Field,
     Filter,
@@ -48,6 +53,10 @@ COLLECTION_URLS = {"extensions": "/telephony/extensions/", "trunks": "/telephony
 
 def _enabled(v: bool) -> str:
     return "Đang bật" if v else "Đang tắt"
+
+
+def _this_url(request: Request) -> str:
+    return str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
 
 
 # --- general settings and apply -----------------------------------------------------------------
@@ -197,10 +206,8 @@ def extension_list(request: Request, db: DbDep, p: Principal = console("telephon
     rows = [Row([e.number, e.display_name, e.caller_id_number, ", ".join(e.codecs) or "Theo cài đặt chung",
                  {"default": "Theo cài đặt chung", "on": "Có", "off": "Không"}[e.recording], _enabled(e.enabled)],
                 url=f"/telephony/extensions/{e.id}" if can_write else "",
-                actions=[Action("Sửa", f"/telephony/extensions/{e.id}"),
-                         Action("Xóa", f"/telephony/extensions/{e.id}/delete", "post", cls="danger",
-                                confirm=f"Xóa máy nhánh {e.number}? Điện thoại đang đăng ký sẽ bị ngắt sau khi "
-                                        "áp dụng.")] if can_write else []) for e in pg.items]
+                actions=row_actions(f"/telephony/extensions/{e.id}", f"Xóa máy nhánh {e.number}? Điện thoại đang "
+                                    "đăng ký sẽ bị ngắt sau khi áp dụng.") if can_write else []) for e in pg.items]
     return list_page(request, db, p, org_id, "Máy nhánh", pg, rows,
                      [Column("Số máy", "number"), Column("Tên hiển thị", "display_name"),
                       Column("Số hiển thị gọi ra"), Column("Codec"), Column("Ghi âm"),
@@ -232,25 +239,17 @@ async def _save_extension(request: Request, db, p: Principal, e=None):
     advanced = request.query_params.get("mode") == "advanced"
     fields = _extension_fields(p, e is None, advanced, db)
     data = await form_data(request, fields)
-    try:
+
+    def save():
         payload = _extension_input(data, advanced)
-        saved = extensions.create_extension(db, p, S.ExtensionIn.model_validate(payload)) if e is None \
+        return extensions.create_extension(db, p, S.ExtensionIn.model_validate(payload)) if e is None \
             else extensions.update_extension(db, p, e.id, S.ExtensionPatch.model_validate(payload))
-    except (ValidationError, DomainError) as exc:
-        errors, msg = field_errors(exc)
-        db.rollback()
-        data.pop("secret", None)
-        title = "Thêm máy nhánh" if e is None else f"Sửa máy nhánh {e.number}"
-        action = str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
-        return form(request, db, p, org_id, title, fields, data, action, "/telephony/extensions", errors, msg, 422,
-                    mode_links=_mode_links(str(request.url.path), advanced))
-    return done(with_org("/telephony/extensions", p, saved.organization_id),
-                f"Đã lưu máy nhánh {saved.number}; bấm Áp dụng để đưa vào tổng đài.")
 
-
-@router.post("/extensions/new")
-async def extension_create(request: Request, db: DbDep, p: Principal = console("telephony.extensions.write")):
-    return await _save_extension(request, db, p)
+    return save_or_form(request, db, p, save, org_id=org_id, fields=fields, values=data, hide=("secret",),
+                        title="Thêm máy nhánh" if e is None else f"Sửa máy nhánh {e.number}",
+                        action=_this_url(request), list_url="/telephony/extensions",
+                        saved=lambda x: f"Đã lưu máy nhánh {x.number}; bấm Áp dụng để đưa vào tổng đài.",
+                        mode_links=_mode_links(str(request.url.path), advanced))
 
 
 @router.get("/extensions/{extension_id}")
@@ -262,21 +261,12 @@ def extension_edit(extension_id: str, request: Request, db: DbDep,
     return form(request, db, p, e.organization_id, f"Sửa máy nhánh {e.number}", _extension_fields(p, False, advanced),
                 _ext_values(e), base + ("?mode=advanced" if advanced else "?mode=simple"), "/telephony/extensions",
                 mode_links=_mode_links(base, advanced),
-                extras=[{"title": "Xóa máy nhánh", "label": "Xóa", "url": f"{base}/delete", "cls": "danger",
-                         "confirm": f"Xóa máy nhánh {e.number}?"}])
+                extras=[delete_button("Xóa máy nhánh", base, f"Xóa máy nhánh {e.number}?")])
 
 
-@router.post("/extensions/{extension_id}")
-async def extension_update(extension_id: str, request: Request, db: DbDep,
-                           p: Principal = console("telephony.extensions.write")):
-    return await _save_extension(request, db, p, extensions.get_extension(db, p, extension_id))
-
-
-@router.post("/extensions/{extension_id}/delete")
-def extension_delete(extension_id: str, db: DbDep, p: Principal = console("telephony.extensions.write")):
-    e = extensions.get_extension(db, p, extension_id)
-    return delete_then_back(db, p, "/telephony/extensions", e.organization_id,
-                            lambda: extensions.delete_extension(db, p, e.id), f"Đã xóa máy nhánh {e.number}.")
+add_object_pages(router, ObjectPages("/extensions", "extension_id", "telephony.extensions.write",
+                                     extensions.get_extension, _save_extension, extensions.delete_extension,
+                                     lambda e: f"Đã xóa máy nhánh {e.number}."), "extension")
 
 
 # --- trunks -------------------------------------------------------------------------------------
@@ -327,9 +317,8 @@ def trunk_list(request: Request, db: DbDep, p: Principal = console("telephony.tr
                                                                         else ""),
                  str(t.max_channels or "∞"), _enabled(t.enabled)],
                 url=f"/telephony/trunks/{t.id}" if can_write else "",
-                actions=[Action("Sửa", f"/telephony/trunks/{t.id}"),
-                         Action("Xóa", f"/telephony/trunks/{t.id}/delete", "post", cls="danger",
-                                confirm=f"Xóa trunk {t.name}?")] if can_write else []) for t in pg.items]
+                actions=row_actions(f"/telephony/trunks/{t.id}", f"Xóa trunk {t.name}?") if can_write else [])
+            for t in pg.items]
     return list_page(request, db, p, org_id, "Trunk SIP", pg, rows,
                      [Column("Tên", "name"), Column("Kiểu", "kind"), Column("Địa chỉ", "host"),
                       Column("Tình trạng", "status"), Column("Kênh tối đa"), Column("Trạng thái")],
@@ -355,23 +344,12 @@ async def _save_trunk(request: Request, db, p: Principal, t=None):
     payload = {**data, "allowed_networks": lines(data.get("allowed_networks")), "codecs": codecs_in(data.get("codecs"))}
     if t is not None and not payload.get("password"):
         payload.pop("password", None)
-    try:
-        saved = extensions.create_trunk(db, p, S.TrunkIn.model_validate(payload)) if t is None \
-            else extensions.update_trunk(db, p, t.id, S.TrunkPatch.model_validate(payload))
-    except (ValidationError, DomainError) as exc:
-        errors, msg = field_errors(exc)
-        db.rollback()
-        data.pop("password", None)
-        action = str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
-        return form(request, db, p, org_id, "Thêm trunk SIP" if t is None else f"Sửa trunk {t.name}", fields, data,
-                    action, "/telephony/trunks", errors, msg, 422)
-    return done(with_org("/telephony/trunks", p, saved.organization_id),
-                f"Đã lưu trunk {saved.name}; bấm Áp dụng để đưa vào tổng đài.")
-
-
-@router.post("/trunks/new")
-async def trunk_create(request: Request, db: DbDep, p: Principal = console("telephony.trunks.write")):
-    return await _save_trunk(request, db, p)
+    return save_or_form(request, db, p, lambda: extensions.create_trunk(db, p, S.TrunkIn.model_validate(payload))
+                        if t is None else extensions.update_trunk(db, p, t.id, S.TrunkPatch.model_validate(payload)),
+                        org_id=org_id, fields=fields, values=data, hide=("password",),
+                        title="Thêm trunk SIP" if t is None else f"Sửa trunk {t.name}", action=_this_url(request),
+                        list_url="/telephony/trunks",
+                        saved=lambda x: f"Đã lưu trunk {x.name}; bấm Áp dụng để đưa vào tổng đài.")
 
 
 @router.get("/trunks/{trunk_id}")
@@ -382,20 +360,12 @@ def trunk_edit(trunk_id: str, request: Request, db: DbDep, p: Principal = consol
                 f"/telephony/trunks/{t.id}", "/telephony/trunks",
                 notice=f"Tình trạng: {status}" + (f" ({t.status_detail})" if t.status_detail else "")
                 + (f", cập nhật lúc {t.status_at:%H:%M %d/%m/%Y} UTC." if t.status_at else "."),
-                extras=[{"title": "Xóa trunk", "label": "Xóa", "url": f"/telephony/trunks/{t.id}/delete",
-                         "cls": "danger", "confirm": f"Xóa trunk {t.name}?"}])
+                extras=[delete_button("Xóa trunk", f"/telephony/trunks/{t.id}", f"Xóa trunk {t.name}?")])
 
 
-@router.post("/trunks/{trunk_id}")
-async def trunk_update(trunk_id: str, request: Request, db: DbDep, p: Principal = console("telephony.trunks.write")):
-    return await _save_trunk(request, db, p, extensions.get_trunk(db, p, trunk_id))
-
-
-@router.post("/trunks/{trunk_id}/delete")
-def trunk_delete(trunk_id: str, db: DbDep, p: Principal = console("telephony.trunks.write")):
-    t = extensions.get_trunk(db, p, trunk_id)
-    return delete_then_back(db, p, "/telephony/trunks", t.organization_id,
-                            lambda: extensions.delete_trunk(db, p, t.id), f"Đã xóa trunk {t.name}.")
+add_object_pages(router, ObjectPages("/trunks", "trunk_id", "telephony.trunks.write", extensions.get_trunk,
+                                     _save_trunk, extensions.delete_trunk, lambda t: f"Đã xóa trunk {t.name}."),
+                 "trunk")
 
 
 # --- PIN sets -----------------------------------------------------------------------------------
@@ -414,10 +384,8 @@ def pin_list(request: Request, db: DbDep, p: Principal = console("telephony.pins
     pg = routes.list_pin_sets(db, p, params, organization_id=org_id)
     can_write = p.has("telephony.pinsets.write")
     rows = [Row([s.name, s.description, f"{len(s.pins or [])} mã"], url=f"/telephony/pin-sets/{s.id}" if can_write
-                else "", actions=[Action("Sửa", f"/telephony/pin-sets/{s.id}"),
-                                  Action("Xóa", f"/telephony/pin-sets/{s.id}/delete", "post", cls="danger",
-                                         confirm=f"Xóa bộ mã PIN {s.name}?")] if can_write else [])
-            for s in pg.items]
+                else "", actions=row_actions(f"/telephony/pin-sets/{s.id}", f"Xóa bộ mã PIN {s.name}?") if can_write
+                else []) for s in pg.items]
     return list_page(request, db, p, org_id, "Mã PIN gọi ra", pg, rows,
                      [Column("Tên", "name"), Column("Mô tả"), Column("Số mã")], params.sort or "name",
                      with_org("/telephony/pin-sets/new", p, org_id), can_write, "Tên bộ mã…")
@@ -435,21 +403,13 @@ async def _save_pins(request: Request, db, p: Principal, s=None):
     fields = _pin_fields(db, p, s is None)
     data = await form_data(request, fields)
     payload = {**data, "pins": lines(data.get("pins"))}
-    try:
-        saved = routes.create_pin_set(db, p, S.PinSetIn.model_validate(payload)) if s is None \
-            else routes.update_pin_set(db, p, s.id, S.PinSetPatch.model_validate(payload))
-    except (ValidationError, DomainError) as exc:
-        errors, msg = field_errors(exc)
-        errors = {k.split(".")[0]: v for k, v in errors.items()}
-        db.rollback()
-        return form(request, db, p, org_id, "Thêm bộ mã PIN" if s is None else f"Sửa bộ mã {s.name}", fields, data,
-                    str(request.url.path), "/telephony/pin-sets", errors, msg, 422)
-    return done(with_org("/telephony/pin-sets", p, saved.organization_id), f"Đã lưu bộ mã PIN {saved.name}.")
-
-
-@router.post("/pin-sets/new")
-async def pin_create(request: Request, db: DbDep, p: Principal = console("telephony.pinsets.write")):
-    return await _save_pins(request, db, p)
+    return save_or_form(request, db, p, lambda: routes.create_pin_set(db, p, S.PinSetIn.model_validate(payload))
+                        if s is None else routes.update_pin_set(db, p, s.id, S.PinSetPatch.model_validate(payload)),
+                        org_id=org_id, fields=fields, values=data,
+                        title="Thêm bộ mã PIN" if s is None else f"Sửa bộ mã {s.name}",
+                        action=str(request.url.path), list_url="/telephony/pin-sets",
+                        saved=lambda x: f"Đã lưu bộ mã PIN {x.name}.",
+                        fix_errors=lambda errors: {k.split(".")[0]: v for k, v in errors.items()})
 
 
 @router.get("/pin-sets/{pin_set_id}")
@@ -458,20 +418,12 @@ def pin_edit(pin_set_id: str, request: Request, db: DbDep, p: Principal = consol
     return form(request, db, p, s.organization_id, f"Sửa bộ mã {s.name}", _pin_fields(db, p, False),
                 {"name": s.name, "description": s.description, "pins": "\n".join(s.pins or [])},
                 f"/telephony/pin-sets/{s.id}", "/telephony/pin-sets",
-                extras=[{"title": "Xóa bộ mã", "label": "Xóa", "url": f"/telephony/pin-sets/{s.id}/delete",
-                         "cls": "danger", "confirm": f"Xóa bộ mã PIN {s.name}?"}])
+                extras=[delete_button("Xóa bộ mã", f"/telephony/pin-sets/{s.id}", f"Xóa bộ mã PIN {s.name}?")])
 
 
-@router.post("/pin-sets/{pin_set_id}")
-async def pin_update(pin_set_id: str, request: Request, db: DbDep, p: Principal = console("telephony.pinsets.write")):
-    return await _save_pins(request, db, p, routes.get_pin_set(db, p, pin_set_id))
-
-
-@router.post("/pin-sets/{pin_set_id}/delete")
-def pin_delete(pin_set_id: str, db: DbDep, p: Principal = console("telephony.pinsets.write")):
-    s = routes.get_pin_set(db, p, pin_set_id)
-    return delete_then_back(db, p, "/telephony/pin-sets", s.organization_id,
-                            lambda: routes.delete_pin_set(db, p, s.id), f"Đã xóa bộ mã PIN {s.name}.")
+add_object_pages(router, ObjectPages("/pin-sets", "pin_set_id", "telephony.pinsets.write", routes.get_pin_set,
+                                     _save_pins, routes.delete_pin_set, lambda s: f"Đã xóa bộ mã PIN {s.name}."),
+                 "pin")
 
 
 router.include_router(web_routes.router)

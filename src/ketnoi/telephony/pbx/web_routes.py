@@ -4,23 +4,27 @@ optional prompt first) and outbound routes (CC-11: dial patterns, ordered trunks
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from pydantic import ValidationError
 from sqlalchemy import select
 
-from ketnoi.core.errors import DomainError
 from ketnoi.identity.principal import Principal
 from ketnoi.telephony.pbx import routes
 from ketnoi.telephony.pbx import schemas as S
 from ketnoi.telephony.pbx.models import Extension, InboundRoute, PinSet, SoundFile, Trunk
 from ketnoi.telephony.pbx.web_common import (
     YES_NO,
-    delete_then_back,
     done,
     form,
     list_page,
     org_options,
     org_scope,
     with_org,
+)
+from ketnoi.telephony.pbx.web_objects import (
+    ObjectPages,
+    add_object_pages,
+    delete_button,
+    row_actions,
+    save_or_form,
 )
 from ketnoi.web.crud import (
     Action,
@@ -29,7 +33,6 @@ from ketnoi.web.crud import (
     Filter,
     Row,
     bool_filter,
-    field_errors,
     form_data,
     list_params,
 )
@@ -38,6 +41,22 @@ from ketnoi.web.deps import DbDep, console
 router = APIRouter()
 PATTERN_HELP = ("Để trống = mọi số. Số cố định (1022) hoặc mẫu bắt đầu bằng _: X = 0-9, Z = 1-9, N = 2-9, "
                 "[1-5] = tập chữ số, . ở cuối = một hoặc nhiều ký tự bất kỳ, ! ở cuối = không hoặc nhiều.")
+
+
+async def _posted_org(request: Request, db, p: Principal, row=None) -> str:
+    """A saved route's organization; for a new one, the one the form posted, else the page's."""
+    if row is not None:
+        return row.organization_id
+    posted = await request.form()
+    return str(posted.get("organization_id") or "")[:64] or org_scope(request, db, p)
+
+
+def _new_route_form(request: Request, db, p: Principal, kind: str, title: str):
+    """The empty form of a new inbound or outbound route (its option lists depend on the organization)."""
+    org_id = org_scope(request, db, p)
+    fields = _inbound_fields(db, p, org_id, True) if kind == "inbound" else _outbound_fields(db, p, org_id, True)
+    return form(request, db, p, org_id, title, fields, {"enabled": True, "organization_id": org_id},
+                with_org(f"/telephony/{kind}-routes/new", p, org_id), f"/telephony/{kind}-routes")
 
 
 # --- inbound routes -----------------------------------------------------------------------------
@@ -104,9 +123,8 @@ def inbound_list(request: Request, db: DbDep, p: Principal = console("telephony.
                          (f"Lời chào «{prompt.name}» → " if prompt else "") + dest,
                          "Đang bật" if r.enabled else "Đang tắt"],
                         url=f"/telephony/inbound-routes/{r.id}" if can_write else "",
-                        actions=[Action("Sửa", f"/telephony/inbound-routes/{r.id}"),
-                                 Action("Xóa", f"/telephony/inbound-routes/{r.id}/delete", "post", cls="danger",
-                                        confirm=f"Xóa tuyến gọi vào {r.name}?")] if can_write else []))
+                        actions=row_actions(f"/telephony/inbound-routes/{r.id}", f"Xóa tuyến gọi vào {r.name}?")
+                        if can_write else []))
     return list_page(request, db, p, org_id, "Tuyến gọi vào", pg, rows,
                      [Column("Tên", "name"), Column("DID", "did_pattern"),
                       Column("Người gọi", "caller_pattern"), Column("Đích đến"), Column("Trạng thái")],
@@ -116,34 +134,24 @@ def inbound_list(request: Request, db: DbDep, p: Principal = console("telephony.
 
 @router.get("/inbound-routes/new")
 def inbound_new(request: Request, db: DbDep, p: Principal = console("telephony.inbound.write")):
-    org_id = org_scope(request, db, p)
-    return form(request, db, p, org_id, "Thêm tuyến gọi vào", _inbound_fields(db, p, org_id, True),
-                {"enabled": True, "organization_id": org_id}, with_org("/telephony/inbound-routes/new", p, org_id),
-                "/telephony/inbound-routes")
+    return _new_route_form(request, db, p, "inbound", "Thêm tuyến gọi vào")
 
 
 async def _save_inbound(request: Request, db, p: Principal, r=None):
-    form_ = await request.form()
-    org_id = r.organization_id if r else (str(form_.get("organization_id") or "")[:64] or org_scope(request, db, p))
+    org_id = await _posted_org(request, db, p, r)
     fields = _inbound_fields(db, p, org_id, r is None, r.id if r else None)
     data = await form_data(request, fields)
     values = dict(data)
-    try:
+
+    def save():
         payload = _inbound_input(data)
-        saved = routes.create_inbound(db, p, S.InboundRouteIn.model_validate(payload)) if r is None \
+        return routes.create_inbound(db, p, S.InboundRouteIn.model_validate(payload)) if r is None \
             else routes.update_inbound(db, p, r.id, S.InboundRoutePatch.model_validate(payload))
-    except (ValidationError, DomainError) as exc:
-        errors, msg = field_errors(exc)
-        db.rollback()
-        return form(request, db, p, org_id, "Thêm tuyến gọi vào" if r is None else f"Sửa tuyến {r.name}", fields,
-                    values, str(request.url.path), "/telephony/inbound-routes", _fix_errors(errors), msg, 422)
-    return done(with_org("/telephony/inbound-routes", p, saved.organization_id),
-                f"Đã lưu tuyến gọi vào {saved.name}; bấm Áp dụng để đưa vào tổng đài.")
 
-
-@router.post("/inbound-routes/new")
-async def inbound_create(request: Request, db: DbDep, p: Principal = console("telephony.inbound.write")):
-    return await _save_inbound(request, db, p)
+    return save_or_form(request, db, p, save, org_id=org_id, fields=fields, values=values,
+                        title="Thêm tuyến gọi vào" if r is None else f"Sửa tuyến {r.name}",
+                        action=str(request.url.path), list_url="/telephony/inbound-routes", fix_errors=_fix_errors,
+                        saved=lambda x: f"Đã lưu tuyến gọi vào {x.name}; bấm Áp dụng để đưa vào tổng đài.")
 
 
 @router.get("/inbound-routes/{inbound_route_id}")
@@ -157,21 +165,13 @@ def inbound_edit(inbound_route_id: str, request: Request, db: DbDep,
     return form(request, db, p, r.organization_id, f"Sửa tuyến {r.name}",
                 _inbound_fields(db, p, r.organization_id, False, r.id), values,
                 f"/telephony/inbound-routes/{r.id}", "/telephony/inbound-routes",
-                extras=[{"title": "Xóa tuyến", "label": "Xóa", "url": f"/telephony/inbound-routes/{r.id}/delete",
-                         "cls": "danger", "confirm": f"Xóa tuyến gọi vào {r.name}?"}])
+                extras=[delete_button("Xóa tuyến", f"/telephony/inbound-routes/{r.id}",
+                                      f"Xóa tuyến gọi vào {r.name}?")])
 
 
-@router.post("/inbound-routes/{inbound_route_id}")
-async def inbound_update(inbound_route_id: str, request: Request, db: DbDep,
-                         p: Principal = console("telephony.inbound.write")):
-    return await _save_inbound(request, db, p, routes.get_inbound(db, p, inbound_route_id))
-
-
-@router.post("/inbound-routes/{inbound_route_id}/delete")
-def inbound_delete(inbound_route_id: str, db: DbDep, p: Principal = console("telephony.inbound.write")):
-    r = routes.get_inbound(db, p, inbound_route_id)
-    return delete_then_back(db, p, "/telephony/inbound-routes", r.organization_id,
-                            lambda: routes.delete_inbound(db, p, r.id), f"Đã xóa tuyến gọi vào {r.name}.")
+add_object_pages(router, ObjectPages("/inbound-routes", "inbound_route_id", "telephony.inbound.write",
+                                     routes.get_inbound, _save_inbound, routes.delete_inbound,
+                                     lambda r: f"Đã xóa tuyến gọi vào {r.name}."), "inbound")
 
 
 # --- outbound routes ----------------------------------------------------------------------------
@@ -229,11 +229,11 @@ def outbound_list(request: Request, db: DbDep, p: Principal = console("telephony
     for r in pg.items:
         pats = "; ".join(f"{x['prefix']}|{x['match'] or '*'}|{x['prepend']}" for x in r.patterns or [])
         pin = db.get(PinSet, r.pin_set_id).name if r.pin_set_id else ""
-        actions = [Action("Sửa", f"/telephony/outbound-routes/{r.id}"),
-                   Action("Lên", f"/telephony/outbound-routes/{r.id}/move?position={max(1, r.position - 1)}", "post"),
-                   Action("Xuống", f"/telephony/outbound-routes/{r.id}/move?position={r.position + 1}", "post"),
-                   Action("Xóa", f"/telephony/outbound-routes/{r.id}/delete", "post", cls="danger",
-                          confirm=f"Xóa tuyến gọi ra {r.name}?")] if can_write else []
+        actions = row_actions(
+            f"/telephony/outbound-routes/{r.id}", f"Xóa tuyến gọi ra {r.name}?",
+            Action("Lên", f"/telephony/outbound-routes/{r.id}/move?position={max(1, r.position - 1)}", "post"),
+            Action("Xuống", f"/telephony/outbound-routes/{r.id}/move?position={r.position + 1}", "post"),
+        ) if can_write else []
         rows.append(Row([str(r.position), r.name, pats, " → ".join(names.get(i, "?") for i in r.trunk_ids), pin,
                          "Đang bật" if r.enabled else "Đang tắt"],
                         url=f"/telephony/outbound-routes/{r.id}" if can_write else "", actions=actions))
@@ -247,37 +247,25 @@ def outbound_list(request: Request, db: DbDep, p: Principal = console("telephony
 
 @router.get("/outbound-routes/new")
 def outbound_new(request: Request, db: DbDep, p: Principal = console("telephony.outbound.write")):
-    org_id = org_scope(request, db, p)
-    return form(request, db, p, org_id, "Thêm tuyến gọi ra", _outbound_fields(db, p, org_id, True),
-                {"enabled": True, "organization_id": org_id}, with_org("/telephony/outbound-routes/new", p, org_id),
-                "/telephony/outbound-routes")
+    return _new_route_form(request, db, p, "outbound", "Thêm tuyến gọi ra")
 
 
 async def _save_outbound(request: Request, db, p: Principal, r=None):
-    form_ = await request.form()
-    org_id = r.organization_id if r else (str(form_.get("organization_id") or "")[:64] or org_scope(request, db, p))
+    org_id = await _posted_org(request, db, p, r)
     fields = _outbound_fields(db, p, org_id, r is None)
     data = await form_data(request, fields)
     values = dict(data)
     trunk_ids = [data.pop(f"trunk_{n}") for n in range(1, TRUNK_SLOTS + 1)]
     payload = {**data, "patterns": _patterns_in(data.get("patterns", "")),
                "trunk_ids": list(dict.fromkeys(t for t in trunk_ids if t))}
-    try:
-        saved = routes.create_outbound(db, p, S.OutboundRouteIn.model_validate(payload)) if r is None \
-            else routes.update_outbound(db, p, r.id, S.OutboundRoutePatch.model_validate(payload))
-    except (ValidationError, DomainError) as exc:
-        errors, msg = field_errors(exc)
-        errors = {("trunk_1" if k.startswith("trunk_ids") else k.split(".")[0]): v for k, v in errors.items()}
-        db.rollback()
-        return form(request, db, p, org_id, "Thêm tuyến gọi ra" if r is None else f"Sửa tuyến {r.name}", fields,
-                    values, str(request.url.path), "/telephony/outbound-routes", errors, msg, 422)
-    return done(with_org("/telephony/outbound-routes", p, saved.organization_id),
-                f"Đã lưu tuyến gọi ra {saved.name}; bấm Áp dụng để đưa vào tổng đài.")
-
-
-@router.post("/outbound-routes/new")
-async def outbound_create(request: Request, db: DbDep, p: Principal = console("telephony.outbound.write")):
-    return await _save_outbound(request, db, p)
+    return save_or_form(
+        request, db, p, lambda: routes.create_outbound(db, p, S.OutboundRouteIn.model_validate(payload)) if r is None
+        else routes.update_outbound(db, p, r.id, S.OutboundRoutePatch.model_validate(payload)),
+        org_id=org_id, fields=fields, values=values, title="Thêm tuyến gọi ra" if r is None else f"Sửa tuyến {r.name}",
+        action=str(request.url.path), list_url="/telephony/outbound-routes",
+        saved=lambda x: f"Đã lưu tuyến gọi ra {x.name}; bấm Áp dụng để đưa vào tổng đài.",
+        fix_errors=lambda errors: {("trunk_1" if k.startswith("trunk_ids") else k.split(".")[0]): v
+                                   for k, v in errors.items()})
 
 
 @router.get("/outbound-routes/{outbound_route_id}")
@@ -290,14 +278,8 @@ def outbound_edit(outbound_route_id: str, request: Request, db: DbDep,
     return form(request, db, p, r.organization_id, f"Sửa tuyến {r.name}",
                 _outbound_fields(db, p, r.organization_id, False), values, f"/telephony/outbound-routes/{r.id}",
                 "/telephony/outbound-routes",
-                extras=[{"title": "Xóa tuyến", "label": "Xóa", "url": f"/telephony/outbound-routes/{r.id}/delete",
-                         "cls": "danger", "confirm": f"Xóa tuyến gọi ra {r.name}?"}])
-
-
-@router.post("/outbound-routes/{outbound_route_id}")
-async def outbound_update(outbound_route_id: str, request: Request, db: DbDep,
-                          p: Principal = console("telephony.outbound.write")):
-    return await _save_outbound(request, db, p, routes.get_outbound(db, p, outbound_route_id))
+                extras=[delete_button("Xóa tuyến", f"/telephony/outbound-routes/{r.id}",
+                                      f"Xóa tuyến gọi ra {r.name}?")])
 
 
 @router.post("/outbound-routes/{outbound_route_id}/move")
@@ -313,9 +295,6 @@ def outbound_move(outbound_route_id: str, request: Request, db: DbDep,
                 f"Tuyến {r.name} giờ ở vị trí {r.position}.")
 
 
-@router.post("/outbound-routes/{outbound_route_id}/delete")
-def outbound_delete(outbound_route_id: str, db: DbDep, p: Principal = console("telephony.outbound.write")):
-    r = routes.get_outbound(db, p, outbound_route_id)
-    back = with_org("/telephony/outbound-routes", p, r.organization_id)
-    routes.delete_outbound(db, p, r.id)
-    return done(back, f"Đã xóa tuyến gọi ra {r.name}.")
+add_object_pages(router, ObjectPages("/outbound-routes", "outbound_route_id", "telephony.outbound.write",
+                                     routes.get_outbound, _save_outbound, routes.delete_outbound,
+                                     lambda r: f"Đã xóa tuyến gọi ra {r.name}."), "outbound")
