@@ -7,7 +7,6 @@ Every write goes through ``idempotency.run`` scoped to the partner application o
 # No ``from __future__ import annotations`` here: the endpoints' annotations are built at run time and
 # FastAPI must see them as objects, not as names to look up in this module.
 
-import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -24,6 +23,7 @@ from ketnoi.identity.principal import Principal
 from ketnoi.videocall import config
 from ketnoi.videocall.api import Actor, signed_or_user
 from ketnoi.web.deps import DbDep
+from ketnoi.web.endpoints import endpoint, param
 from ketnoi.web.problems import validation_errors
 from ketnoi.web.schemas import Paged, list_query
 
@@ -96,25 +96,10 @@ class Resource:
     organization_on_create: bool = True  # POST takes ``?organization_id=`` (system administrators)
 
 
-def _arg(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
-
-
-def _endpoint(name: str, params: list[inspect.Parameter], run: Callable[..., Any]) -> Callable[..., Any]:
-    """A plain (threadpool) endpoint called with ``params`` as keywords."""
-
-    def endpoint(**kw: Any) -> Any:
-        return run(**kw)
-
-    endpoint.__name__ = endpoint.__qualname__ = name
-    endpoint.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    return endpoint
-
-
 def add_resource_routes(router: APIRouter, r: Resource) -> None:
     """Register the resource's six endpoints on ``router``: list, create, get, put, patch, delete."""
-    request, db, actor, ident = _arg("request", Request), _arg("db", DbDep), _arg("actor", ConfigActor), \
-        _arg(r.id_param, str)
+    request, db, actor, ident = param("request", Request), param("db", DbDep), param("actor", ConfigActor), \
+        param(r.id_param, str)
     filters = [Filter("active", bool | None, None, r.model.is_active), *r.filters]
 
     def wrap(db: Session, row: Any) -> Any:
@@ -133,32 +118,32 @@ def add_resource_routes(router: APIRouter, r: Resource) -> None:
         page = paginate(db, stmt, params, r.sort, r.default_sort)
         return page.as_dict(lambda row: r.to_out(db, row) if r.to_out else r.out.model_validate(row))
 
-    router.get(r.path, response_model=Paged[r.out], summary=r.summaries["list"])(_endpoint(
-        f"list_{r.many}", [db, actor, _arg("params", ListQ), _arg("organization_id", OrgQ, "")]
-        + [_arg(f.name, f.annotation, f.default) for f in filters], run_list))
+    router.get(r.path, response_model=Paged[r.out], summary=r.summaries["list"])(endpoint(
+        f"list_{r.many}", [db, actor, param("params", ListQ), param("organization_id", OrgQ, "")]
+        + [param(f.name, f.annotation, f.default) for f in filters], run_list))
 
     def run_create(request, data, db, actor, organization_id=None):
         extra = {"organization_id": organization_id} if r.organization_on_create else {}
         return idempotency.run(request, db, scope_of(actor), data.model_dump(), lambda: wrap(db, r.save(
             db, actor.principal, data, **extra)), status_code=201, out=r.out)
 
-    create_params = [request, _arg("data", r.data_in), db, actor]
+    create_params = [request, param("data", r.data_in), db, actor]
     if r.organization_on_create:
-        create_params.append(_arg("organization_id", OrgCreateQ, None))
+        create_params.append(param("organization_id", OrgCreateQ, None))
     idem = idempotency.idempotency_doc()  # every write honours Idempotency-Key (VC-11)
     router.post(r.path, response_model=r.out, status_code=201, summary=r.summaries["create"],
-                openapi_extra=idem)(_endpoint(f"create_{r.one}", create_params, run_create))
+                openapi_extra=idem)(endpoint(f"create_{r.one}", create_params, run_create))
 
     item = f"{r.path}/{{{r.id_param}}}"
-    router.get(item, response_model=r.out, summary=r.summaries["get"])(_endpoint(
+    router.get(item, response_model=r.out, summary=r.summaries["get"])(endpoint(
         f"get_{r.one}", [ident, db, actor], lambda db, actor, **kw: wrap(db, find(db, actor, kw[r.id_param]))))
 
     def run_put(request, data, db, actor, **kw):
         return idempotency.run(request, db, scope_of(actor), data.model_dump(), lambda: wrap(db, r.save(
             db, actor.principal, data, kw[r.id_param])), out=r.out)
 
-    router.put(item, response_model=r.out, summary=r.summaries["put"], openapi_extra=idem)(_endpoint(
-        f"put_{r.one}", [request, ident, _arg("data", r.data_in), db, actor], run_put))
+    router.put(item, response_model=r.out, summary=r.summaries["put"], openapi_extra=idem)(endpoint(
+        f"put_{r.one}", [request, ident, param("data", r.data_in), db, actor], run_put))
 
     def run_patch(request, patch, db, actor, **kw):
         def run():
@@ -167,12 +152,12 @@ def add_resource_routes(router: APIRouter, r: Resource) -> None:
 
         return idempotency.run(request, db, scope_of(actor), patch, run, out=r.out)
 
-    router.patch(item, response_model=r.out, summary=r.summaries["patch"], openapi_extra=idem)(_endpoint(
-        f"patch_{r.one}", [request, ident, _arg("patch", Patch), db, actor], run_patch))
+    router.patch(item, response_model=r.out, summary=r.summaries["patch"], openapi_extra=idem)(endpoint(
+        f"patch_{r.one}", [request, ident, param("patch", Patch), db, actor], run_patch))
 
     def run_delete(request, db, actor, **kw):
         return idempotency.run(request, db, scope_of(actor), None, lambda: r.delete(
             db, actor.principal, kw[r.id_param]), status_code=204)
 
-    router.delete(item, status_code=204, summary=r.summaries["delete"], openapi_extra=idem)(_endpoint(
+    router.delete(item, status_code=204, summary=r.summaries["delete"], openapi_extra=idem)(endpoint(
         f"delete_{r.one}", [request, ident, db, actor], run_delete))

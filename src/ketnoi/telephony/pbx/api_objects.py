@@ -5,7 +5,6 @@ models and service functions; list / create / read / update / delete endpoints a
 # No ``from __future__ import annotations`` here: the endpoints' annotations are built at run time and
 # FastAPI must see them as objects, not as names to look up in this module.
 
-import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -15,6 +14,7 @@ from fastapi import APIRouter, Query, Response
 from ketnoi.core.listing import ListParams
 from ketnoi.identity.principal import Principal
 from ketnoi.web.deps import DbDep, requires
+from ketnoi.web.endpoints import endpoint, param
 from ketnoi.web.schemas import Paged, list_query
 
 ListQ = Annotated[ListParams, list_query()]
@@ -52,49 +52,34 @@ class ObjectApi:
     delete: Callable[..., Any] | None = None  # (db, p, id) → None
 
 
-def _arg(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
-
-
-def _endpoint(name: str, params: list[inspect.Parameter], run: Callable[..., Any]) -> Callable[..., Any]:
-    """A plain (threadpool) endpoint called with ``params`` as keywords."""
-
-    def endpoint(**kw: Any) -> Any:
-        return run(**kw)
-
-    endpoint.__name__ = endpoint.__qualname__ = name
-    endpoint.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    return endpoint
-
-
 def add_object_routes(router: APIRouter, o: ObjectApi) -> None:
     """Register the object's endpoints on ``router`` in the order list, create, read, update, delete."""
     read, write = requires(f"{o.perm}.read"), requires(f"{o.perm}.write")
-    ident = _arg(o.id_param, str)
-    db, who_reads, who_writes = _arg("db", DbDep), _arg("p", Principal, read), _arg("p", Principal, write)
+    ident = param(o.id_param, str)
+    db, who_reads, who_writes = param("db", DbDep), param("p", Principal, read), param("p", Principal, write)
 
     def run_list(db, params, organization_id, p, **filters):
         page = o.list(db, p, params, organization_id=organization_id, **filters)
         return page.as_dict(lambda row: o.to_out(db, row))
 
-    router.get(o.path, response_model=Paged[o.out], tags=TAGS, summary=o.summaries["list"])(_endpoint(
-        f"list_{o.many}", [db, _arg("params", ListQ), _arg("organization_id", OrgQ, "")]
-        + [_arg(f.name, f.annotation, f.default) for f in o.filters] + [who_reads], run_list))
+    router.get(o.path, response_model=Paged[o.out], tags=TAGS, summary=o.summaries["list"])(endpoint(
+        f"list_{o.many}", [db, param("params", ListQ), param("organization_id", OrgQ, "")]
+        + [param(f.name, f.annotation, f.default) for f in o.filters] + [who_reads], run_list))
 
     if o.create:
         model, create = o.create
         router.post(o.path, response_model=o.out, status_code=201, tags=TAGS, summary=o.summaries["create"])(
-            _endpoint(f"create_{o.one}", [_arg("data", model), db, who_writes],
+            endpoint(f"create_{o.one}", [param("data", model), db, who_writes],
                       lambda data, db, p: o.to_out(db, create(db, p, data))))
 
     item = f"{o.path}/{{{o.id_param}}}"
-    router.get(item, response_model=o.out, tags=TAGS, summary=o.summaries["read"])(_endpoint(
+    router.get(item, response_model=o.out, tags=TAGS, summary=o.summaries["read"])(endpoint(
         f"get_{o.one}", [ident, db, who_reads], lambda db, p, **kw: o.to_out(db, o.get(db, p, kw[o.id_param]))))
 
     if o.update:
         model, update = o.update
-        router.patch(item, response_model=o.out, tags=TAGS, summary=o.summaries["update"])(_endpoint(
-            f"update_{o.one}", [ident, _arg("data", model), db, who_writes],
+        router.patch(item, response_model=o.out, tags=TAGS, summary=o.summaries["update"])(endpoint(
+            f"update_{o.one}", [ident, param("data", model), db, who_writes],
             lambda data, db, p, **kw: o.to_out(db, update(db, p, kw[o.id_param], data))))
 
     if o.delete:
@@ -105,4 +90,4 @@ def add_object_routes(router: APIRouter, o: ObjectApi) -> None:
             return Response(status_code=204)
 
         router.delete(item, status_code=204, tags=TAGS, summary=o.summaries["delete"])(
-            _endpoint(f"delete_{o.one}", [ident, db, who_writes], run_delete))
+            endpoint(f"delete_{o.one}", [ident, db, who_writes], run_delete))
