@@ -197,5 +197,6 @@ def paginate(db: Session, stmt: Select, params: ListParams, sortable: dict[str, 
         return Page(items=rows, page=page, page_size=size, total=(page - 1) * size + len(rows))
     cap = COUNT_CAP if count_cap == -1 else count_cap
     total, capped = count(cap) if count else count_rows(db, count_parts or [stmt], cap)
-    total = max(total, (page - 1) * size + len(rows))  # a count that looked at part of the rows only
+    if count:  # a list's own count may have looked at part of the rows only: never fewer than shown
+        total = max(total, (page - 1) * size + len(rows))
     return Page(items=rows, page=page, page_size=size, total=total, total_capped=capped)
