@@ -171,12 +171,16 @@ def _search_count(db: Session, found: search.Search, stmt: Select, cap: int | No
     return n, found.more_than(db, cap + 1)
 
 
+def _scoped(db: Session, p: Principal, f: ReportFilters, q: str = "") -> Select:
+    """The list in one statement (its ORs in their page form), before any free-text search."""
+    stmt, ors = _selection(db, p, f, q)
+    return stmt.where(*live_in_organization(p), *(o.either for o in ors))
+
+
 def filtered(db: Session, p: Principal, f: ReportFilters, q: str = "") -> Select:
     """The reports of a list, unordered: the principal's scope, the view, the filters and ``q``."""
-    stmt, ors = _selection(db, p, f, q)
-    stmt = stmt.where(*live_in_organization(p), *(o.either for o in ors))
     found = _search(db, p, q)
-    return found.apply(stmt) if found else stmt
+    return found.apply(_scoped(db, p, f, q)) if found else _scoped(db, p, f, q)
 
 
 def _plan(db: Session, p: Principal, f: ReportFilters, q: str = "") -> tuple[Select, list[Select]]:
@@ -203,8 +207,7 @@ def list_reports(db: Session, p: Principal, params: ListParams, f: ReportFilters
     """A page of the list and its total, counted up to ``count_cap`` (default: ``COUNT_CAP``)."""
     found = _search(db, p, params.q)
     if found:  # read newest first in the index's own order (reports.search), counted by ``_search_count``
-        stmt, ors = _selection(db, p, f, params.q)
-        stmt = stmt.where(*live_in_organization(p), *(o.either for o in ors))
+        stmt = _scoped(db, p, f, params.q)
         return paginate(db, found.apply(stmt), params, {**SORTABLE, "received_at": found.newest_first_key},
                         "-received_at", count=lambda cap: _search_count(db, found, stmt, cap), count_cap=count_cap)
     page, parts = _plan(db, p, f, params.q)
@@ -215,8 +218,7 @@ def count_reports(db: Session, p: Principal, f: ReportFilters, q: str = "", cap:
     """(total, capped) of a list, counted over the disjoint parts of its ORs."""
     found = _search(db, p, q)
     if found:
-        stmt, ors = _selection(db, p, f, q)
-        return _search_count(db, found, stmt.where(*live_in_organization(p), *(o.either for o in ors)), cap)
+        return _search_count(db, found, _scoped(db, p, f, q), cap)
     return count_rows(db, _plan(db, p, f, q)[1], cap)
 
 

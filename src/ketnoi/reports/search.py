@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import product
@@ -143,18 +143,24 @@ def _delete(conn: Connection, report_id: str) -> None:
     conn.execute(text(f"DELETE FROM {DOCS} WHERE report_id = :r"), {"r": report_id})
 
 
+# A document row per dialect, with parameters id, r (report), org, body (SQLite) / toks (PostgreSQL)
+_INSERT_DOC = {
+    "sqlite": f"INSERT INTO {DOCS} (id, report_id, body) VALUES (:id, :r, :body)",
+    "postgresql": f"INSERT INTO {DOCS} (id, report_id, organization_id, tsv) VALUES "
+                  "(:id, :r, :org, array_to_tsvector(CAST(:toks AS text[])))",
+}
+
+
+def _doc_row(doc_id: int, report_id: str, organization_id: str, tokens: list[str]) -> dict:
+    return {"id": doc_id, "r": report_id, "org": organization_id, "body": " ".join(tokens), "toks": tokens}
+
+
 def _insert(conn: Connection, doc_id: int, report_id: str, organization_id: str, tokens: list[str]) -> bool:
     """Insert one document under ``doc_id``; False when the number is taken."""
-    if conn.dialect.name == "sqlite":
-        body = " ".join(tokens)
-        done = conn.execute(text(f"INSERT INTO {DOCS} (id, report_id, body) VALUES (:id, :r, :body) "
-                                 "ON CONFLICT (id) DO NOTHING"), {"id": doc_id, "r": report_id, "body": body})
-        if done.rowcount:
-            conn.execute(text(f"INSERT INTO {FTS} (rowid, body) VALUES (:id, :body)"), {"id": doc_id, "body": body})
-        return bool(done.rowcount)
-    done = conn.execute(text(f"INSERT INTO {DOCS} (id, report_id, organization_id, tsv) VALUES "
-                             "(:id, :r, :org, array_to_tsvector(CAST(:toks AS text[]))) ON CONFLICT (id) DO NOTHING"),
-                        {"id": doc_id, "r": report_id, "org": organization_id, "toks": tokens})
+    row = _doc_row(doc_id, report_id, organization_id, tokens)
+    done = conn.execute(text(_INSERT_DOC[conn.dialect.name] + " ON CONFLICT (id) DO NOTHING"), row)
+    if done.rowcount and conn.dialect.name == "sqlite":
+        conn.execute(text(f"INSERT INTO {FTS} (rowid, body) VALUES (:id, :body)"), row)
     return bool(done.rowcount)
 
 
@@ -222,13 +228,8 @@ def rebuild(conn: Connection, batch: int = 5000, progress=None) -> int:
             while doc_id in used:
                 doc_id += 1
             used.add(doc_id)
-            toks = document_tokens(r[3], r[4], r[5], r[6], r[7])
-            rows.append({"id": doc_id, "r": r[0], "org": r[1], "body": " ".join(toks), "toks": toks})
-        if sqlite:
-            conn.execute(text(f"INSERT INTO {DOCS} (id, report_id, body) VALUES (:id, :r, :body)"), rows)
-        else:
-            conn.execute(text(f"INSERT INTO {DOCS} (id, report_id, organization_id, tsv) VALUES "
-                              "(:id, :r, :org, array_to_tsvector(CAST(:toks AS text[])))"), rows)
+            rows.append(_doc_row(doc_id, r[0], r[1], document_tokens(r[3], r[4], r[5], r[6], r[7])))
+        conn.execute(text(_INSERT_DOC[conn.dialect.name]), rows)
         n += len(rows)
         if progress:
             progress(n)
@@ -271,15 +272,15 @@ class Search:
     clause, read newest first from the index.
 
     PostgreSQL plans the walk itself; ``rare`` (words the statistics expect in fewer than
-    ``RARE_MATCHES`` reports) makes it collect the matches first from the GIN index (a
-    materialized CTE), because with ORDER BY … LIMIT the planner otherwise walks the number index
+    ``RARE_MATCHES`` reports) makes it collect the matches first from the GIN index (a subquery
+    sorted by number), because with ORDER BY … LIMIT the planner otherwise walks the number index
     hoping to meet its first rows soon — and for a word it underestimates reads the whole index."""
 
     terms: Terms
     dialect: str
     organization_id: str | None = None  # None: every organization (system administrator)
     rare: bool = False
-    _cte: Subquery | None = None
+    _collected: Subquery | None = None
 
     def conditions(self) -> list[ColumnElement[bool]]:
         """What a match is: the FTS5 MATCH on SQLite; the tsquery and organization on PostgreSQL."""
@@ -304,8 +305,8 @@ class Search:
         reports = Report.__table__
         matches, number, report_id = self._matches()
         if window is None and self.rare:
-            cte = self._materialized()
-            return DrivingJoin(cte, reports, reports.c.id == cte.c.report_id)
+            collected = self._collected_matches()
+            return DrivingJoin(collected, reports, reports.c.id == collected.c.report_id)
         if window is None and self.dialect != "sqlite":
             return DrivingJoin(docs_table, reports, reports.c.id == docs_table.c.report_id)
         if window is None:  # SQLite: the FTS table itself, read in rowid order
@@ -317,14 +318,14 @@ class Search:
         docs = DrivingJoin(newest, docs_table, docs_table.c.id == newest.c.doc_id)
         return DrivingJoin(docs, reports, reports.c.id == docs_table.c.report_id)
 
-    def _materialized(self) -> Subquery:
+    def _collected_matches(self) -> Subquery:
         """Every match, newest first, as a subquery PostgreSQL keeps apart (its ORDER BY and
         OFFSET 0 stop it being merged into the outer query): filled from the GIN index, its order
         carries to the outer ORDER BY, so the join to ``reports`` stops at the page's last row."""
-        if self._cte is None:
+        if self._collected is None:
             matches, number, _ = self._matches()
-            self._cte = matches.order_by(number.desc()).offset(0).subquery("matches")
-        return self._cte
+            self._collected = matches.order_by(number.desc()).offset(0).subquery("matches")
+        return self._collected
 
     def apply(self, stmt: Select, window: int | None = None) -> Select:
         """``stmt`` (a selection from ``reports``) narrowed to the matches."""
@@ -340,7 +341,7 @@ class Search:
     def newest_first_key(self) -> ColumnElement:
         """Orders like ``Report.received_at`` (ties aside) and is read from the index in order."""
         if self.rare:
-            return self._materialized().c.doc_id
+            return self._collected_matches().c.doc_id
         return fts_table.c.rowid if self.dialect == "sqlite" else docs_table.c.id
 
 
@@ -391,8 +392,3 @@ def search_for(q: str, db, organization_id: str | None = None) -> Search | None:
         # transaction plans each search for its own words.
         db.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     return Search(terms, dialect, organization_id, rare)
-
-
-def indexed_report_ids(conn: Connection) -> Iterable[str]:
-    """Every indexed report (tests and consistency checks)."""
-    return [r[0] for r in conn.execute(text(f"SELECT report_id FROM {DOCS}"))]
